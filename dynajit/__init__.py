@@ -1,0 +1,19 @@
+"""dynajit: a bytecode-level JIT for NumPy code."""
+
+from dynajit import ops  # noqa: F401  (registers every op)
+from dynajit.api import list_backends, lookup_backend, register_backend
+from dynajit.config import config
+from dynajit.errors import CompileError, DynajitError, GraphError, Unsupported
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CompileError",
+    "DynajitError",
+    "GraphError",
+    "Unsupported",
+    "config",
+    "list_backends",
+    "lookup_backend",
+    "register_backend",
+]

@@ -1,0 +1,52 @@
+"""Every dynajit knob, in one dataclass. Read at use, never at import time elsewhere.
+Environment variables ``DYNAJIT_<FIELD>`` override the defaults; ``config.patch`` overrides
+for a ``with`` block."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+from collections.abc import Iterator
+
+
+@dataclasses.dataclass
+class Config:
+    # Name of the backend ``compile`` uses when none is given.
+    default_backend: str = "eager"
+    # Register generated GraphModule source with linecache (tracebacks show it).
+    register_source: bool = True
+
+
+def _from_env(cfg: Config) -> Config:
+    for field in dataclasses.fields(cfg):
+        raw = os.environ.get(f"DYNAJIT_{field.name.upper()}")
+        if raw is None:
+            continue
+        if field.type in ("bool", bool):
+            value: object = raw.strip().lower() in ("1", "true", "yes", "on")
+        elif field.type in ("int", int):
+            value = int(raw)
+        else:
+            value = raw
+        setattr(cfg, field.name, value)
+    return cfg
+
+
+config = _from_env(Config())
+
+
+@contextlib.contextmanager
+def patch(**changes: object) -> Iterator[Config]:
+    """Temporarily change config fields: ``with dynajit.config.patch(default_backend="x"):``."""
+    unknown = set(changes) - {f.name for f in dataclasses.fields(config)}
+    if unknown:
+        raise AttributeError(f"unknown dynajit config field(s): {', '.join(sorted(unknown))}")
+    saved = {name: getattr(config, name) for name in changes}
+    try:
+        for name, value in changes.items():
+            setattr(config, name, value)
+        yield config
+    finally:
+        for name, value in saved.items():
+            setattr(config, name, value)
