@@ -331,7 +331,7 @@ def _bind_astype(x, dtype, /, *, copy=True, device=None):
     return Bound(ASTYPE, (x,), {"dtype": dt})
 
 
-def _asarray_rule(x: TensorMeta, dtype: np.dtype | None) -> TensorMeta:
+def _asarray_rule(x: TensorMeta, dtype: np.dtype | None = None) -> TensorMeta:
     return TensorMeta(x.shape, x.dtype if dtype is None else dtype)
 
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from dynajit.errors import Unsupported
 from dynajit.graph.graph import Graph, Node
+from dynajit.graph.meta import TensorMeta
 
 
 @dataclasses.dataclass(eq=False)
@@ -41,7 +42,8 @@ class OpDef:
     cost: int = 1
     vjp: Callable[..., Any] | None = None
     lowering: Callable[..., Any] | None = None
-    captures: list[str] = dataclasses.field(default_factory=list)
+    # The NumPy callables (and attribute keys) whose calls bind to this op.
+    captures: list[Any] = dataclasses.field(default_factory=list)
 
     def __repr__(self) -> str:
         return f"<op {self.name}>"
@@ -89,7 +91,7 @@ def binds(*callables: Any, op: OpDef | None = None) -> Callable:
                 raise ValueError(f"{describe_callable(fn)} already has a binder")
             _BINDERS[fn] = binder
             if op is not None:
-                op.captures.append(describe_callable(fn))
+                op.captures.append(fn)
         return binder
 
     return deco
@@ -148,7 +150,21 @@ def bind(fn: Any, args: tuple = (), kwargs: dict | None = None) -> Bound | Node 
         if is_numpy_callable(fn):
             raise Unsupported(f"{describe_callable(fn)} has no entry in dynajit's op registry")
         return None
+    _check_method_self(fn, args)
     return binder(*args, **kwargs)
+
+
+def _check_method_self(fn: Any, args: tuple) -> None:
+    """``np.ndarray.__add__(3, x)`` fails in Python's descriptor check; so does its bind."""
+    objclass = getattr(fn, "__objclass__", None)
+    if not (isinstance(objclass, type) and issubclass(objclass, np.ndarray)):
+        return
+    self = args[0] if args else None
+    if not (isinstance(self, Node) and isinstance(self.meta, TensorMeta)
+            and not self.meta.scalar):
+        name = getattr(fn, "__name__", "method")
+        raise TypeError(f"descriptor '{name}' requires a 'numpy.ndarray' object but received "
+                        f"a '{type(self).__name__}'")
 
 
 def emit(graph: Graph, bound: Bound | Node) -> Node:

@@ -1,0 +1,188 @@
+"""Runs one NumPy call two ways, through NumPy and through dynajit's registry (bind ->
+graph -> meta rule -> verify -> GraphModule), and checks they agree: same exception class,
+same meta as the result NumPy returns, same values (exact, NaN-aware), same Python types,
+inputs untouched by the graph."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import warnings
+from typing import Any
+
+import numpy as np
+
+from dynajit.errors import Unsupported
+from dynajit.graph import Graph, GraphModule, Interpreter, Node, TensorMeta
+from dynajit.graph.meta import meta_of_value
+from dynajit.ops import bind, emit
+from dynajit.ops.registry import describe_callable
+
+
+@dataclasses.dataclass
+class Call:
+    """A NumPy call as a user writes it: ``fn(*args, **kwargs)`` with concrete arrays."""
+
+    fn: Any
+    args: tuple
+    kwargs: dict = dataclasses.field(default_factory=dict)
+    # Set when dynajit is expected to refuse the call (graph break) with this reason text.
+    unsupported: str | None = None
+
+    def __repr__(self) -> str:
+        def show(v: Any) -> str:
+            if isinstance(v, np.ndarray):
+                return (f"array(shape={v.shape}, dtype={v.dtype}, strides={v.strides}, "
+                        f"data={v.tolist()!r})")
+            if isinstance(v, np.generic):
+                return f"np.{type(v).__name__}({v!r})"
+            if isinstance(v, (list, tuple)):
+                inner = ", ".join(show(x) for x in v)
+                return f"[{inner}]" if isinstance(v, list) else f"({inner})"
+            return repr(v)
+
+        parts = [show(a) for a in self.args] + [f"{k}={show(v)}" for k, v in
+                                                 self.kwargs.items()]
+        return f"{describe_callable(self.fn)}({', '.join(parts)})"
+
+
+def _is_value(v: Any) -> bool:
+    return isinstance(v, (np.ndarray, np.generic))
+
+
+def _replace_arrays(value: Any, fn: Any) -> Any:
+    if _is_value(value):
+        return fn(value)
+    if isinstance(value, tuple):
+        return tuple(_replace_arrays(v, fn) for v in value)
+    if isinstance(value, list):
+        return [_replace_arrays(v, fn) for v in value]
+    if isinstance(value, dict):
+        return {k: _replace_arrays(v, fn) for k, v in value.items()}
+    return value
+
+
+def _quiet():
+    class _Q:
+        def __enter__(self):
+            self.err = np.errstate(all="ignore")
+            self.err.__enter__()
+            self.w = warnings.catch_warnings()
+            self.w.__enter__()
+            warnings.simplefilter("ignore")
+
+        def __exit__(self, *exc):
+            self.w.__exit__(*exc)
+            self.err.__exit__(*exc)
+
+    return _Q()
+
+
+def _builtin_base(exc_type: type) -> type:
+    for base in exc_type.__mro__:
+        if base.__module__ == "builtins":
+            return base
+    return Exception
+
+
+def assert_same(got: Any, expected: Any, where: str = "result") -> None:
+    assert type(got) is type(expected), (
+        f"{where}: type {type(got).__name__} != NumPy's {type(expected).__name__}")
+    if isinstance(expected, (tuple, list)):
+        assert len(got) == len(expected), f"{where}: length {len(got)} != {len(expected)}"
+        for i, (g, e) in enumerate(zip(got, expected)):
+            assert_same(g, e, f"{where}[{i}]")
+        return
+    if isinstance(expected, (np.ndarray, np.generic)):
+        assert got.dtype == expected.dtype, f"{where}: dtype {got.dtype} != {expected.dtype}"
+        assert np.shape(got) == np.shape(expected), (
+            f"{where}: shape {np.shape(got)} != {np.shape(expected)}")
+        np.testing.assert_array_equal(got, expected, err_msg=where, strict=True)
+        return
+    assert got == expected, f"{where}: {got!r} != {expected!r}"
+
+
+def check_call(call: Call) -> None:
+    """The property every registered op must satisfy for every sample call."""
+    # 1. NumPy, on private copies (the call may write into its arguments).
+    np_args = copy.deepcopy((call.args, call.kwargs))
+    with _quiet():
+        try:
+            expected = call.fn(*np_args[0], **np_args[1])
+            expected_exc = None
+        except Exception as e:  # noqa: BLE001 - any NumPy error is a valid outcome
+            expected, expected_exc = None, e
+    # 2. dynajit: placeholders for every array (the same object -> the same placeholder).
+    graph = Graph()
+    placeholders: dict[int, Any] = {}
+    inputs: list[Any] = []
+
+    def to_node(v: Any) -> Any:
+        if id(v) not in placeholders:
+            placeholders[id(v)] = graph.placeholder(f"a{len(inputs)}", TensorMeta.of(v))
+            inputs.append(v)
+        return placeholders[id(v)]
+
+    g_args = _replace_arrays(call.args, to_node)
+    g_kwargs = _replace_arrays(call.kwargs, to_node)
+    with _quiet():
+        try:
+            bound = bind(call.fn, g_args, g_kwargs)
+            assert bound is not None, f"{call}: bind returned None for an array call"
+            node = emit(graph, bound)
+        except Unsupported as e:
+            assert call.unsupported is not None, f"{call}: unexpectedly unsupported: {e}"
+            assert call.unsupported in str(e), f"{call}: reason {e} lacks {call.unsupported!r}"
+            return
+        except Exception as e:  # noqa: BLE001
+            assert expected_exc is not None, (
+                f"{call}: dynajit raised {type(e).__name__}: {e}, NumPy returned a value")
+            want = _builtin_base(type(expected_exc))
+            assert isinstance(e, want), (
+                f"{call}: dynajit raised {type(e).__name__}: {e}; NumPy raised "
+                f"{type(expected_exc).__name__}: {expected_exc}")
+            return
+    assert call.unsupported is None, f"{call}: expected Unsupported ({call.unsupported})"
+    if expected_exc is not None:
+        # A value-dependent error (e.g. an integer to a negative power): the rule cannot
+        # see it, so the compiled graph must raise it when it runs, as NumPy did.
+        graph.output(node)
+        want = _builtin_base(type(expected_exc))
+        with _quiet():
+            try:
+                GraphModule(graph)(*inputs)
+            except want:
+                return
+        raise AssertionError(f"{call}: NumPy raised {type(expected_exc).__name__}: "
+                             f"{expected_exc}; dynajit's graph returned a value")
+    # 3. The meta rule predicts what NumPy returned.
+    want_meta = meta_of_value(expected)
+    assert node.meta == want_meta, f"{call}: meta {node.meta} != NumPy's {want_meta}"
+    graph.output(node)
+    graph.verify()
+    if not bound_op(bound).deterministic:
+        return  # e.g. np.empty: only the meta is defined
+    # 4. The GraphModule and the Interpreter compute NumPy's values, without touching inputs.
+    before = copy.deepcopy(inputs)
+    gm = GraphModule(graph)
+    with _quiet():
+        got = gm(*inputs)
+        got_interp = Interpreter(graph).run(*inputs)
+    for i, (b, a) in enumerate(zip(before, inputs)):
+        assert_same(a, b, f"{call}: input a{i} after the graph ran")
+    assert_same(got, expected, f"{call}: GraphModule result")
+    assert_same(got_interp, expected, f"{call}: Interpreter result")
+
+
+def bound_op(bound: Any) -> Any:
+    """The op a bind produced (a bind may also return an existing node: its own op)."""
+    if isinstance(bound, Node):
+        return bound.target if bound.kind == "call" else _IDENTITY
+    return bound.op
+
+
+class _Identity:
+    deterministic = True
+
+
+_IDENTITY = _Identity()

@@ -1,0 +1,4 @@
+"""Sample calls for the creation ops."""
+
+SAMPLERS: dict = {}
+INDIRECT: dict = {}

@@ -1,0 +1,4 @@
+"""Sample calls for the indexing ops."""
+
+SAMPLERS: dict = {}
+INDIRECT: dict = {}

@@ -1,0 +1,4 @@
+"""Sample calls for the linalg ops."""
+
+SAMPLERS: dict = {}
+INDIRECT: dict = {}

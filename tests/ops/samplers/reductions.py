@@ -1,0 +1,4 @@
+"""Sample calls for the reductions ops."""
+
+SAMPLERS: dict = {}
+INDIRECT: dict = {}

@@ -1,0 +1,4 @@
+"""Sample calls for the shape ops."""
+
+SAMPLERS: dict = {}
+INDIRECT: dict = {}

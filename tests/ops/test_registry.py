@@ -1,0 +1,33 @@
+"""Registry-driven property tests: every registered op, over random shapes, dtypes, layouts
+and arguments, has a meta rule equal to what NumPy returns and a GraphModule equal to NumPy
+(exact, NaN-aware). A new op is tested by being registered: it needs a sampler, or a reason
+in INDIRECT."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dynajit.ops import OPS
+from tests.ops.harness import check_call
+from tests.ops.samplers import INDIRECT, SAMPLERS
+
+MAX_EXAMPLES = 40
+
+
+def test_every_op_has_a_sampler_or_a_reason():
+    missing = sorted(set(OPS) - set(SAMPLERS) - set(INDIRECT))
+    assert not missing, f"ops without samples: {missing}"
+    stale = sorted((set(SAMPLERS) | set(INDIRECT)) - set(OPS))
+    assert not stale, f"samples for unknown ops: {stale}"
+
+
+@pytest.mark.parametrize("op_name", sorted(SAMPLERS))
+@settings(max_examples=MAX_EXAMPLES, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                 HealthCheck.filter_too_much])
+@given(data=st.data())
+def test_op_matches_numpy(op_name, data):
+    call = data.draw(SAMPLERS[op_name], label="call")
+    check_call(call)
