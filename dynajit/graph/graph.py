@@ -223,6 +223,19 @@ class Graph:
         return self._len
 
     @property
+    def last_node(self) -> Node | None:
+        last = self._root._prev
+        return None if last is self._root else last
+
+    def nodes_after(self, node: Node | None) -> list[Node]:
+        """The nodes after ``node`` (all nodes when None), in order."""
+        out, n = [], (node or self._root)._next
+        while n is not self._root:
+            out.append(n)
+            n = n._next
+        return out
+
+    @property
     def placeholders(self) -> list[Node]:
         return [n for n in self.nodes if n.kind == "placeholder"]
 

@@ -40,6 +40,8 @@ class OpDef:
     deterministic: bool = True  # equal inputs give equal outputs: CSE may merge it
     differentiable: bool = True
     cost: int = 1
+    # Multi-output ops: the Python container NumPy returns the results in (split: list).
+    output_container: type = tuple
     vjp: Callable[..., Any] | None = None
     lowering: Callable[..., Any] | None = None
     # The NumPy callables (and attribute keys) whose calls bind to this op.

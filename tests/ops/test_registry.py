@@ -5,6 +5,8 @@ in INDIRECT."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -13,7 +15,8 @@ from dynajit.ops import OPS
 from tests.ops.harness import check_call
 from tests.ops.samplers import INDIRECT, SAMPLERS
 
-MAX_EXAMPLES = 40
+# Examples per op; raise it locally for a deeper search (e.g. DYNAJIT_TEST_EXAMPLES=500).
+MAX_EXAMPLES = int(os.environ.get("DYNAJIT_TEST_EXAMPLES", "40"))
 
 
 def test_every_op_has_a_sampler_or_a_reason():
