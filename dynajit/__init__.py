@@ -1,7 +1,7 @@
 """dynajit: a bytecode-level JIT for NumPy code."""
 
 from dynajit import ops  # noqa: F401  (registers every op)
-from dynajit.api import list_backends, lookup_backend, register_backend
+from dynajit.api import compile, disable, list_backends, lookup_backend, register_backend, reset
 from dynajit.config import config
 from dynajit.errors import CompileError, DynajitError, GraphError, Unsupported
 
@@ -12,8 +12,11 @@ __all__ = [
     "DynajitError",
     "GraphError",
     "Unsupported",
+    "compile",
     "config",
+    "disable",
     "list_backends",
     "lookup_backend",
     "register_backend",
+    "reset",
 ]

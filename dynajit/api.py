@@ -1,6 +1,154 @@
-"""dynajit's public API. Capture (`compile`, `explain`) and gradients (`grad`, `vjp`)
-arrive with their issues; what exists here is real."""
+"""dynajit's public API: ``compile``, ``disable``, ``reset`` and the backend registry."""
 
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import sys
+import sysconfig
+import types
+from collections.abc import Callable
+from typing import Any
+
+from dynajit import _hook
 from dynajit.backends import list_backends, lookup_backend, register_backend
+from dynajit.errors import DynajitError
 
-__all__ = ["list_backends", "lookup_backend", "register_backend"]
+__all__ = ["compile", "disable", "list_backends", "lookup_backend", "register_backend",
+           "reset"]
+
+
+def _skipped_prefixes() -> tuple[str, ...]:
+    """Files whose frames are never compiled: dynajit itself, the standard library, and
+    the libraries dynajit builds on."""
+    paths = {os.path.dirname(os.path.abspath(__file__))}
+    for key in ("stdlib", "platstdlib"):
+        paths.add(sysconfig.get_paths()[key])
+    for module in ("numpy", "llvmlite", "networkx", "bytecode", "_pytest", "pytest",
+                   "pluggy", "hypothesis"):
+        mod = sys.modules.get(module)
+        if mod is not None and getattr(mod, "__file__", None):
+            paths.add(os.path.dirname(os.path.abspath(mod.__file__)))
+    return tuple(sorted(p + os.sep for p in paths))
+
+
+_SKIP_PREFIXES: tuple[str, ...] | None = None
+
+
+def _should_skip(code: types.CodeType) -> bool:
+    global _SKIP_PREFIXES
+    filename = code.co_filename
+    if filename.startswith(("<dynajit", "<frozen")):
+        return True
+    if _SKIP_PREFIXES is None:
+        _SKIP_PREFIXES = _skipped_prefixes()
+    return os.path.abspath(filename).startswith(_SKIP_PREFIXES)
+
+
+class _Callback:
+    """The frame hook's callback for one ``compile`` configuration."""
+
+    def __init__(self, backend: Any, fullgraph: bool):
+        self.backend = backend
+        self.fullgraph = fullgraph
+
+    def __call__(self, func: Any, args: tuple) -> Any:
+        from dynajit.capture import convert_frame
+
+        code = func.__code__
+        if _should_skip(code) or not isinstance(func, types.FunctionType):
+            _hook.mark_skip(code)
+            return None
+        entry = convert_frame.compile_frame(func, args, self.backend, self.fullgraph)
+        if entry is None:
+            _hook.mark_skip(code)
+            return None
+        cache = convert_frame.cache_of(code)
+        _hook.set_entries(code, [(e.guard, e.entry) for e in cache.entries])
+        _hook.mark_skip(entry.entry.__code__)
+        return entry.entry
+
+
+def compile(fn: Callable | None = None, *, backend: str | Callable = "eager",
+            fullgraph: bool = False, dynamic: bool | None = None,
+            options: dict | None = None) -> Any:
+    """Compile a NumPy function: its frames are traced into guarded graphs run by
+    ``backend``; whatever cannot be traced runs eagerly, so results equal eager NumPy.
+
+    >>> @dynajit.compile
+    ... def gelu(x):
+    ...     return 0.5 * x * (1.0 + np.tanh(0.79788456 * (x + 0.044715 * x**3)))
+
+    ``fullgraph=True`` raises ``dynajit.Unsupported`` (with the user's file:line) instead of
+    falling back. ``backend`` is a registered name or a callable
+    ``backend(graph_module, example_inputs) -> callable``.
+    """
+    if fn is None:
+        return functools.partial(compile, backend=backend, fullgraph=fullgraph,
+                                 dynamic=dynamic, options=options)
+    if not _hook.AVAILABLE:
+        raise DynajitError(_hook.UNAVAILABLE_REASON)
+    if dynamic:
+        raise ValueError("dynajit.compile: dynamic=True (symbolic shapes) is not supported "
+                         "yet; shapes are specialized and guarded")
+    if options:
+        raise ValueError(f"dynajit.compile: no backend options are supported yet, got "
+                         f"{sorted(options)}")
+    lookup_backend(backend)  # an unknown name fails here, not at the first call
+    if isinstance(fn, types.MethodType):
+        return types.MethodType(compile(fn.__func__, backend=backend, fullgraph=fullgraph),
+                                fn.__self__)
+    if not isinstance(fn, types.FunctionType):
+        raise TypeError(f"dynajit.compile expects a Python function or method, got "
+                        f"{type(fn).__name__}")
+    callback = _Callback(backend, fullgraph)
+
+    @functools.wraps(fn)
+    def compiled(*args: Any, **kwargs: Any) -> Any:
+        prior = _hook.set_callback(callback)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _hook.set_callback(prior)
+
+    _hook.mark_skip(compiled.__code__)
+    compiled._dynajit_original = fn  # type: ignore[attr-defined]
+    return compiled
+
+
+class _Disable(contextlib.ContextDecorator):
+    """Run a block or function eagerly even inside a compiled function."""
+
+    def __enter__(self) -> _Disable:
+        self._prior = _hook.set_callback(None)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        _hook.set_callback(self._prior)
+
+
+def disable(fn: Callable | None = None) -> Any:
+    """``@dynajit.disable`` or ``with dynajit.disable():`` runs the code eagerly, and so
+    does everything it calls."""
+    if fn is None:
+        return _Disable()
+    ctx = _Disable()
+
+    @functools.wraps(fn)
+    def eager(*args: Any, **kwargs: Any) -> Any:
+        with ctx:
+            return fn(*args, **kwargs)
+
+    if _hook.AVAILABLE:
+        _hook.mark_skip(eager.__code__)
+    return eager
+
+
+def reset() -> None:
+    """Forget every compiled entry and every "run eagerly" decision."""
+    from dynajit.capture import convert_frame
+
+    for code in list(convert_frame._CACHES.keys()):
+        _hook.set_entries(code, None)  # also clears a "run eagerly" skip mark
+    convert_frame.reset()

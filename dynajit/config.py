@@ -16,6 +16,16 @@ class Config:
     default_backend: str = "eager"
     # Register generated GraphModule source with linecache (tracebacks show it).
     register_source: bool = True
+    # Compiled entries kept per code object; past it the code runs eagerly (logged).
+    cache_size_limit: int = 8
+    # Raise compiler errors (instead of warning and running the frame eagerly).
+    raise_on_compile_error: bool = False
+    # Nested calls inlined while tracing, at most this deep.
+    inline_depth: int = 32
+    # Graph nodes a traced Python loop may unroll into before the frame falls back.
+    unroll_limit: int = 5000
+    # Bytecode instructions one trace may execute (bounds long Python loops).
+    max_trace_instructions: int = 200_000
 
 
 def _from_env(cfg: Config) -> Config:

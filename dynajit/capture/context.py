@@ -1,0 +1,900 @@
+"""State shared by every frame of one trace (the compiled frame and its inlined callees):
+the graph, the inputs and guards, the object identities seen, and side effects to replay.
+It also holds the semantics of calls, attributes, subscripts and iteration over trackers."""
+
+from __future__ import annotations
+
+import builtins
+import inspect
+import operator
+import types
+from typing import Any
+
+import numpy as np
+
+from dynajit.capture.values import (
+    VT,
+    ArrayVT,
+    CallableVT,
+    CellVT,
+    ConstVT,
+    DictVT,
+    FunctionVT,
+    IteratorVT,
+    NullVT,
+    ObjectVT,
+    SequenceVT,
+    SliceVT,
+)
+from dynajit.errors import Unsupported
+from dynajit.graph.graph import Graph, Node
+from dynajit.graph.meta import TensorMeta
+from dynajit.guards.source import (
+    AttrSource,
+    GlobalSource,
+    ItemSource,
+)
+from dynajit.ops.registry import attribute, bind, describe_callable, emit, is_numpy_callable
+from dynajit.ops.shape import TUPLE_ITEM
+
+_CONSTANT_TYPES = (bool, int, float, complex, str, bytes, type(None), range, slice,
+                   type(Ellipsis), np.dtype)
+_GENERATOR_FLAGS = (inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR
+                    | inspect.CO_ITERABLE_COROUTINE)
+_STATIC_ARRAY_ATTRS = {"shape", "dtype", "ndim", "size", "itemsize", "nbytes"}
+_UNSAFE_BUILTINS = {print, input, open, exec, eval, compile, id, globals, locals, vars,
+                    setattr, delattr, iter, next, breakpoint, memoryview, super, object}
+_FOLDABLE_BUILTINS = {
+    abs, all, any, bool, complex, divmod, float, int, len, max, min, pow, round, sum, str,
+    repr, format, tuple, sorted, range, slice, isinstance, issubclass, type, hash, ord, chr,
+    getattr, hasattr, callable, list, dict, reversed, zip, enumerate,
+}
+
+
+class GuardSpec:
+    """One assumption: kind in {"array", "scalar", "type", "id", "equals", "len",
+    "dict_keys", "same", "distinct"}; ``value`` is what was seen."""
+
+    __slots__ = ("kind", "source", "value")
+
+    def __init__(self, kind: str, source: Any, value: Any):
+        self.kind, self.source, self.value = kind, source, value
+
+    def __repr__(self) -> str:
+        return f"GuardSpec({self.kind}, {self.source}, {self.value!r})"
+
+
+class TraceContext:
+    def __init__(self, fn: types.FunctionType, config: Any):
+        self.fn = fn
+        self.config = config
+        self.graph = Graph()
+        self.guards: dict[tuple, GuardSpec] = {}
+        self.inputs: list[tuple[Any, ArrayVT]] = []  # graph placeholders in order
+        self.input_values: list[Any] = []  # their values in this call (example inputs)
+        self._by_id: dict[int, tuple[Any, VT]] = {}
+        self._keepalive: list[Any] = []
+        self._by_source: dict[Any, VT] = {}
+        self.attr_stores: dict[tuple[int, str], tuple[ObjectVT, str, VT]] = {}
+        self.global_stores: dict[tuple[Any, str], tuple[Any, str, VT]] = {}
+        self.cell_stores: dict[int, tuple[CellVT, VT]] = {}
+        self.mutated_containers: dict[int, VT] = {}
+        self.instructions = 0
+        self.in_loop = False
+        self.tracers: list[Any] = []  # the InstructionTracers running, innermost last
+
+    def location(self) -> str | None:
+        return self.tracers[-1].location() if self.tracers else None
+
+    # ------------------------------------------------------------------------- budget
+    def count_instruction(self, tracer: Any) -> None:
+        self.instructions += 1
+        if self.instructions > self.config.max_trace_instructions:
+            raise Unsupported(f"more than config.max_trace_instructions "
+                              f"({self.config.max_trace_instructions}) bytecode instructions "
+                              "traced (a long Python loop)")
+
+    def note_backward_jump(self) -> None:
+        self.in_loop = True
+
+    def _check_unroll(self) -> None:
+        if self.in_loop and len(self.graph) > self.config.unroll_limit:
+            raise Unsupported(f"a loop unrolled past config.unroll_limit "
+                              f"({self.config.unroll_limit}) graph nodes; the graph would "
+                              "grow with the trip count")
+
+    # ------------------------------------------------------------------------- guards
+    def guard(self, kind: str, source: Any, value: Any) -> None:
+        if source is not None:
+            self.guards.setdefault((kind, source), GuardSpec(kind, source, value))
+
+    # ------------------------------------------------------------------------- wrapping
+    def wrap(self, value: Any, source: Any, guarded: bool = True) -> VT:
+        """The tracker for a real value read from ``source``, with the guards that make
+        reusing the trace safe."""
+        if source is not None and source in self._by_source:
+            return self._by_source[source]
+        vt = self._wrap(value, source if guarded else None)
+        if source is not None:
+            self._by_source[source] = vt
+        return vt
+
+    def _wrap(self, value: Any, source: Any) -> VT:
+        seen = self._by_id.get(id(value))
+        mutable = isinstance(value, (np.ndarray, list, dict)) or not isinstance(
+            value, (*_CONSTANT_TYPES, np.generic, tuple, type, types.FunctionType,
+                    types.BuiltinFunctionType, types.ModuleType, np.ufunc))
+        if seen is not None and mutable:
+            first_source, vt = seen
+            if first_source is not None and source is not None and first_source != source:
+                raise Unsupported(f"{source} is the same object as {first_source} (passing "
+                                  "one mutable object twice is not supported yet)")
+            return vt
+        vt = self._new_tracker(value, source)
+        if mutable:
+            self._by_id[id(value)] = (source, vt)
+            self._keepalive.append(value)
+        return vt
+
+    def _new_tracker(self, value: Any, source: Any) -> VT:
+        if type(value) is np.ndarray:
+            if value.dtype.kind not in "biufc":
+                raise Unsupported(f"{source}: arrays of dtype {value.dtype} are not supported")
+            self.guard("array", source, value)
+            return self._input(value, source)
+        if isinstance(value, np.ndarray):
+            raise Unsupported(f"{source}: ndarray subclass {type(value).__name__} is not "
+                              "supported")
+        if isinstance(value, np.generic) and value.dtype.kind in "biufc":
+            self.guard("scalar", source, value)
+            return self._input(value, source)
+        if isinstance(value, _CONSTANT_TYPES):
+            self.guard("equals", source, value)
+            return ConstVT(value, source)
+        if type(value) in (tuple, list):
+            self.guard("type", source, type(value))
+            self.guard("len", source, len(value))
+            items = [self.wrap(v, ItemSource(source, i) if source is not None else None)
+                     for i, v in enumerate(value)]
+            return SequenceVT(type(value), items, source)
+        if type(value) is dict:
+            if not all(isinstance(k, (str, int)) for k in value):
+                raise Unsupported(f"{source}: dict keys must be str or int")
+            self.guard("type", source, dict)
+            self.guard("dict_keys", source, tuple(value))
+            return DictVT({k: self.wrap(v, ItemSource(source, k) if source is not None else None)
+                           for k, v in value.items()}, source)
+        if isinstance(value, (types.FunctionType, types.BuiltinFunctionType, np.ufunc, type,
+                              types.MethodDescriptorType, types.WrapperDescriptorType,
+                              types.MethodWrapperType)) or callable(value) and not hasattr(
+                                  value, "__dict__"):
+            self.guard("id", source, value)
+            return CallableVT(value, source)
+        if isinstance(value, types.MethodType):
+            self.guard("type", source, types.MethodType)
+            obj = self.wrap(value.__self__, AttrSource(source, "__self__") if source else None)
+            func = self.wrap(value.__func__, AttrSource(source, "__func__") if source else None)
+            return CallableVT(func.fn if isinstance(func, CallableVT) else value.__func__,
+                              func.source, self_vt=obj)
+        if isinstance(value, types.ModuleType):
+            self.guard("id", source, value)
+            return ObjectVT(value, source)
+        self.guard("type", source, type(value))
+        return ObjectVT(value, source)
+
+    def _input(self, value: Any, source: Any) -> ArrayVT:
+        name = _placeholder_name(source, len(self.inputs))
+        node = self.graph.placeholder(name, TensorMeta.of(value))
+        vt = ArrayVT(node, source)
+        self.inputs.append((source, vt))
+        self.input_values.append(value)
+        return vt
+
+    def array_constant(self, value: Any) -> VT:
+        if isinstance(value, (np.ndarray, np.generic)) and value.dtype.kind in "biufc":
+            return ArrayVT(self.graph.constant(value))
+        return ConstVT(value)
+
+    def tracker_of_source(self, source: Any) -> VT | None:
+        return self._by_source.get(source)
+
+    def check_written_inputs_disjoint(self) -> None:
+        """In-place writes into inputs are only traced when no two array inputs overlap in
+        memory (the entry then guards that with NoAliasGuard)."""
+        written = [vt for _, vt in self.inputs if vt.node is not vt.original]
+        if not written:
+            return
+        arrays = [v for v in self.input_values if isinstance(v, np.ndarray)]
+        for i, a in enumerate(arrays):
+            for b in arrays[i + 1:]:
+                if np.shares_memory(a, b):
+                    raise Unsupported("an input array written in place overlaps another "
+                                      "input array (aliasing is not modelled yet)")
+
+    # ------------------------------------------------------------------------- globals
+    def load_global(self, f_globals: dict, name: str, globals_source: Any) -> VT:
+        key = (globals_source, name)
+        if key in self.global_stores:
+            return self.global_stores[key][2]
+        if name in f_globals:
+            src = GlobalSource(name) if globals_source is None else ItemSource(globals_source, name)
+            return self.wrap(f_globals[name], src)
+        if hasattr(builtins, name):
+            return CallableVT(getattr(builtins, name)) if callable(
+                getattr(builtins, name)) else ConstVT(getattr(builtins, name))
+        raise Unsupported(f"name {name!r} is not defined (NameError in eager code)")
+
+    def store_global(self, f_globals: dict, name: str, value: VT, globals_source: Any) -> None:
+        self.global_stores[(globals_source, name)] = (globals_source, name, value)
+
+    # ------------------------------------------------------------------------- attributes
+    def getattr(self, obj: VT, name: str) -> VT:
+        if isinstance(obj, ArrayVT):
+            return self._array_attr(obj, name)
+        if isinstance(obj, ObjectVT):
+            stored = self.attr_stores.get((id(obj.obj), name))
+            if stored is not None:
+                return stored[2]
+            return self._object_attr(obj, name)
+        if isinstance(obj, (SequenceVT, DictVT)):
+            method = getattr(obj.python_type(), name, None)
+            if method is None:
+                raise Unsupported(f"{obj.python_type().__name__} has no attribute {name!r}")
+            return CallableVT(method, self_vt=obj)
+        if isinstance(obj, ConstVT):
+            try:
+                value = getattr(obj.value, name)
+            except AttributeError as e:
+                raise Unsupported(f"{e} (AttributeError in eager code)") from None
+            if callable(value) and not isinstance(value, type):
+                return CallableVT(value)
+            return ConstVT(value)
+        if isinstance(obj, CallableVT) and obj.self_vt is None:
+            return self.wrap(getattr(obj.fn, name), AttrSource(obj.source, name)
+                             if obj.source is not None else None)
+        raise Unsupported(f"attribute {name!r} of {obj}")
+
+    def _array_attr(self, obj: ArrayVT, name: str) -> VT:
+        if name in _STATIC_ARRAY_ATTRS:
+            return ConstVT(getattr(_meta_view(obj.meta), name))
+        if name in ("T", "mT", "real", "imag"):
+            return self.call(CallableVT(attribute(name)), [obj], {})
+        method = getattr(np.ndarray, name, None)
+        if method is None or not callable(method):
+            raise Unsupported(f"ndarray attribute {name!r} is not supported")
+        if obj.meta.scalar:
+            raise Unsupported(f"method {name!r} of a NumPy scalar is not supported")
+        return CallableVT(method, self_vt=obj)
+
+    def _object_attr(self, obj: ObjectVT, name: str) -> VT:
+        target = obj.obj
+        src = AttrSource(obj.source, name) if obj.source is not None else None
+        if isinstance(target, types.ModuleType):
+            try:
+                value = getattr(target, name)
+            except AttributeError as e:
+                raise Unsupported(f"{e} (AttributeError in eager code)") from None
+            # Module attributes are treated as constants (not guarded): rebinding e.g.
+            # np.tanh after compiling is not detected (see docs/capture.md).
+            return self.wrap(value, src, guarded=False)
+        cls_attr = inspect.getattr_static(type(target), name, None)
+        if isinstance(cls_attr, property):
+            raise Unsupported(f"property {type(target).__name__}.{name} is not supported")
+        instance_dict = getattr(target, "__dict__", {})
+        if name not in instance_dict and isinstance(cls_attr, types.FunctionType):
+            # A method: the object's type is guarded, so the class attribute is fixed.
+            return CallableVT(cls_attr, AttrSource(AttrSource(obj.source, "__class__"), name)
+                              if obj.source is not None else None, self_vt=obj)
+        if name not in instance_dict and isinstance(cls_attr, (staticmethod, classmethod)):
+            raise Unsupported(f"{type(target).__name__}.{name}: static/class methods are "
+                              "not supported")
+        try:
+            value = getattr(target, name)
+        except AttributeError as e:
+            raise Unsupported(f"{e} (AttributeError in eager code)") from None
+        return self.wrap(value, src)
+
+    def setattr(self, obj: VT, name: str, value: VT) -> None:
+        if not isinstance(obj, ObjectVT) or isinstance(obj.obj, types.ModuleType):
+            raise Unsupported(f"storing attribute {name!r} on {obj}")
+        if obj.source is None:
+            raise Unsupported(f"storing attribute {name!r} on an object without a source")
+        self.attr_stores[(id(obj.obj), name)] = (obj, name, value)
+
+    # ------------------------------------------------------------------------- subscripts
+    def getitem(self, container: VT, index: VT) -> VT:
+        if isinstance(container, ArrayVT):
+            return self.call(CallableVT(operator.getitem), [container, index], {})
+        if isinstance(container, SequenceVT):
+            key = index.constant()
+            try:
+                picked = container.items[key]
+            except IndexError as e:
+                raise Unsupported(f"{e} (IndexError in eager code)") from None
+            except TypeError as e:
+                raise Unsupported(f"{e} (TypeError in eager code)") from None
+            return SequenceVT(container.kind, picked) if isinstance(key, slice) else picked
+        if isinstance(container, DictVT):
+            key = index.constant()
+            if key not in container.items:
+                raise Unsupported(f"key {key!r} is not in the dict (KeyError in eager code)")
+            return container.items[key]
+        if isinstance(container, ConstVT):
+            if isinstance(index, ArrayVT):
+                raise Unsupported("indexing a Python value with an array value")
+            return self._fold(operator.getitem, [container, index], {})
+        raise Unsupported(f"subscript of {container}")
+
+    def setitem(self, container: VT, index: VT, value: VT) -> None:
+        if isinstance(container, ArrayVT):
+            self.call(CallableVT(operator.setitem), [container, index, value], {})
+            return
+        if isinstance(container, SequenceVT) and container.kind is list:
+            key = index.constant()
+            items = self.list_mutated(container).items
+            if isinstance(key, slice):
+                items[key] = self.unpack(value)
+            else:
+                try:
+                    items[key] = value
+                except IndexError as e:
+                    raise Unsupported(f"{e} (IndexError in eager code)") from None
+            return
+        if isinstance(container, DictVT):
+            self.dict_mutated(container).items[self.key(index)] = value
+            return
+        raise Unsupported(f"item assignment on {container}")
+
+    def delitem(self, container: VT, index: VT) -> None:
+        if isinstance(container, SequenceVT) and container.kind is list:
+            del self.list_mutated(container).items[index.constant()]
+        elif isinstance(container, DictVT):
+            self.dict_mutated(container).items.pop(self.key(index))
+        else:
+            raise Unsupported(f"del on {container}")
+
+    def key(self, vt: VT) -> Any:
+        key = vt.constant()
+        try:
+            hash(key)
+        except TypeError:
+            raise Unsupported(f"unhashable dict key {key!r}") from None
+        return key
+
+    def list_mutated(self, vt: VT) -> SequenceVT:
+        if not (isinstance(vt, SequenceVT) and vt.kind is list):
+            raise Unsupported(f"list operation on {vt}")
+        vt.mutated = True
+        self.mutated_containers[id(vt)] = vt
+        return vt
+
+    def dict_mutated(self, vt: VT) -> DictVT:
+        if not isinstance(vt, DictVT):
+            raise Unsupported(f"dict operation on {vt}")
+        vt.mutated = True
+        self.mutated_containers[id(vt)] = vt
+        return vt
+
+    # ------------------------------------------------------------------------- iteration
+    def unpack(self, vt: VT) -> list[VT]:
+        if isinstance(vt, SequenceVT):
+            return list(vt.items)
+        if isinstance(vt, IteratorVT):
+            rest = vt.items[vt.index:]
+            vt.index = len(vt.items)
+            return rest
+        if isinstance(vt, DictVT):
+            return [ConstVT(k) for k in vt.items]
+        if isinstance(vt, ConstVT):
+            try:
+                return [ConstVT(v) for v in vt.value]
+            except TypeError as e:
+                raise Unsupported(f"{e} (TypeError in eager code)") from None
+        if isinstance(vt, ArrayVT):
+            if vt.meta.ndim == 0:
+                raise Unsupported("iteration over a 0-d array (TypeError in eager code)")
+            return [self.getitem(vt, ConstVT(i)) for i in range(vt.meta.shape[0])]
+        raise Unsupported(f"cannot iterate over {vt}")
+
+    def iterate(self, vt: VT) -> IteratorVT:
+        if isinstance(vt, IteratorVT):
+            return vt
+        return IteratorVT(self.unpack(vt))
+
+    def is_same(self, a: VT, b: VT) -> bool:
+        if isinstance(a, ConstVT) and isinstance(b, ConstVT):
+            return a.value is b.value
+        if isinstance(a, ObjectVT) and isinstance(b, ObjectVT):
+            return a.obj is b.obj
+        if isinstance(a, CallableVT) and isinstance(b, CallableVT):
+            return a.fn is b.fn and a.self_vt is b.self_vt
+        return a is b
+
+    def contains(self, container: VT, item: VT) -> bool:
+        if isinstance(container, DictVT):
+            return self.key(item) in container.items
+        if isinstance(item, ArrayVT) or isinstance(container, ArrayVT):
+            raise Unsupported("`in` with array values depends on the data")
+        items = self.unpack(container)
+        target = item.constant()
+        return any(i.is_constant() and i.constant() == target for i in items) if all(
+            i.is_constant() for i in items) else _unsupported("`in` over non-constant items")
+
+    # ------------------------------------------------------------------------- calls
+    def call(self, fn: VT, args: list[VT], kwargs: dict[str, VT]) -> VT:
+        if isinstance(fn, FunctionVT):
+            return self.inline(fn.code, fn.globals, list(fn.defaults), dict(fn.kwdefaults),
+                               list(fn.closure), args, kwargs, fn.globals_source)
+        if isinstance(fn, ObjectVT):
+            raise Unsupported(f"calling a {type(fn.obj).__name__} object")
+        if not isinstance(fn, CallableVT):
+            raise Unsupported(f"calling {fn}")
+        target = fn.fn
+        if fn.self_vt is not None:
+            if isinstance(fn.self_vt, (SequenceVT, DictVT)):
+                return self._container_method(fn.self_vt, target, args, kwargs)
+            args = [fn.self_vt, *args]
+        special = _SPECIAL_CALLS.get(target)
+        if special is not None:
+            return special(self, args, kwargs)
+        if isinstance(target, types.FunctionType) and not is_numpy_callable(target):
+            return self.inline_function(target, fn.source, args, kwargs)
+        if _has_array(args) or _has_array(list(kwargs.values())) or (
+                is_numpy_callable(target) and _lookup_ok(target)):
+            result = self._registry_call(target, args, kwargs)
+            if result is not None:
+                return result
+        if all(a.is_constant() for a in args) and all(v.is_constant() for v in
+                                                       kwargs.values()):
+            return self._fold(target, args, kwargs)
+        raise Unsupported(f"call to {describe_callable(target)} is not supported while tracing")
+
+    def _registry_call(self, target: Any, args: list[VT], kwargs: dict[str, VT]) -> VT | None:
+        g_args = tuple(_to_graph(a) for a in args)
+        g_kwargs = {k: _to_graph(v) for k, v in kwargs.items()}
+        try:
+            bound = bind(target, g_args, g_kwargs)
+        except Unsupported:
+            raise
+        except Exception as e:  # noqa: BLE001 - NumPy's own error for these arguments
+            raise Unsupported(f"{describe_callable(target)} raised {type(e).__name__}: {e} "
+                              "(eager code raises it too)") from None
+        if bound is None:
+            return None
+        if isinstance(bound, Node):
+            return _find_tracker(bound, args, kwargs) or ArrayVT(bound)
+        before = self.graph.last_node
+        try:
+            node = emit(self.graph, bound)
+        except Unsupported:
+            raise
+        except Exception as e:  # noqa: BLE001
+            raise Unsupported(f"{describe_callable(target)} raised {type(e).__name__}: {e} "
+                              "(eager code raises it too)") from None
+        self._check_unroll()
+        where = self.location()
+        for new in self.graph.nodes_after(before):
+            new.source = new.source or where
+        if bound.out is not None:
+            out_vt = _find_tracker(bound.out, args, kwargs)
+            if out_vt is None:
+                raise Unsupported("out= target is not a traced array")
+            if out_vt.base is not None or out_vt.has_views:
+                raise Unsupported("writing into an array that is a view or has views "
+                                  "(aliasing is not modelled yet)")
+            out_vt.node = node
+            return out_vt
+        return self._wrap_result(node, bound.op, args)
+
+    def _wrap_result(self, node: Node, op: Any, args: list[VT]) -> VT:
+        if isinstance(node.meta, tuple):
+            items = [ArrayVT(self.graph.call(TUPLE_ITEM, (node, i)))
+                     for i in range(len(node.meta))]
+            return SequenceVT(list if op.output_container is list else tuple, items)
+        base = None
+        if op.view:
+            first = next((a for a in args if isinstance(a, ArrayVT)), None)
+            if first is not None:
+                base = first.base or first
+                base.has_views = True
+        return ArrayVT(node, base=base)
+
+    def _fold(self, target: Any, args: list[VT], kwargs: dict[str, VT]) -> VT:
+        if not _foldable(target):
+            raise Unsupported(f"call to {describe_callable(target)} has side effects or is "
+                              "not supported while tracing")
+        try:
+            value = target(*[a.constant() for a in args],
+                           **{k: v.constant() for k, v in kwargs.items()})
+        except Unsupported:
+            raise
+        except Exception as e:  # noqa: BLE001
+            raise Unsupported(f"{describe_callable(target)} raised {type(e).__name__}: {e} "
+                              "(eager code raises it too)") from None
+        return self._from_python(value)
+
+    def _from_python(self, value: Any) -> VT:
+        if isinstance(value, (np.ndarray, np.generic)):
+            return self.array_constant(value)
+        if isinstance(value, (list, tuple)) and type(value) in (list, tuple):
+            return SequenceVT(type(value), [self._from_python(v) for v in value])
+        if isinstance(value, (map, filter, zip, enumerate, reversed)) or inspect.isgenerator(
+                value):
+            return IteratorVT([self._from_python(v) for v in value])
+        if isinstance(value, dict):
+            return DictVT({k: self._from_python(v) for k, v in value.items()})
+        if callable(value) and not isinstance(value, type):
+            return CallableVT(value)
+        return ConstVT(value)
+
+    def _container_method(self, obj: VT, method: Any, args: list[VT],
+                          kwargs: dict[str, VT]) -> VT:
+        name = method.__name__
+        if isinstance(obj, SequenceVT):
+            if obj.kind is list and name in ("append", "extend", "insert", "pop", "clear",
+                                             "reverse"):
+                items = self.list_mutated(obj).items
+                if name == "append":
+                    items.append(args[0])
+                elif name == "extend":
+                    items.extend(self.unpack(args[0]))
+                elif name == "insert":
+                    items.insert(args[0].constant(), args[1])
+                elif name == "pop":
+                    return items.pop(args[0].constant() if args else -1)
+                elif name == "clear":
+                    items.clear()
+                else:
+                    items.reverse()
+                return ConstVT(None)
+            if name == "copy":
+                return SequenceVT(obj.kind, obj.items)
+            if name in ("index", "count") and all(i.is_constant() for i in obj.items):
+                values = [i.constant() for i in obj.items]
+                return ConstVT(getattr(values, name)(*[a.constant() for a in args]))
+        if isinstance(obj, DictVT):
+            if name == "keys":
+                return SequenceVT(tuple, [ConstVT(k) for k in obj.items])
+            if name == "values":
+                return SequenceVT(tuple, list(obj.items.values()))
+            if name == "items":
+                return SequenceVT(tuple, [SequenceVT(tuple, [ConstVT(k), v])
+                                          for k, v in obj.items.items()])
+            if name == "get":
+                key = self.key(args[0])
+                return obj.items.get(key, args[1] if len(args) > 1 else ConstVT(None))
+            if name == "copy":
+                return DictVT(obj.items)
+            if name in ("update", "pop", "setdefault", "clear"):
+                items = self.dict_mutated(obj).items
+                if name == "update":
+                    other = args[0] if args else DictVT(kwargs)
+                    if not isinstance(other, DictVT):
+                        raise Unsupported("dict.update from a non-dict")
+                    items.update(other.items)
+                    return ConstVT(None)
+                if name == "pop":
+                    key = self.key(args[0])
+                    if key not in items and len(args) < 2:
+                        raise Unsupported(f"key {key!r} is not in the dict")
+                    return items.pop(key, args[1] if len(args) > 1 else None)
+                if name == "setdefault":
+                    return items.setdefault(self.key(args[0]), args[1] if len(args) > 1
+                                            else ConstVT(None))
+                items.clear()
+                return ConstVT(None)
+        raise Unsupported(f"{type(obj).__name__[:-2].lower()}.{name} is not supported")
+
+    # ------------------------------------------------------------------------- inlining
+    def inline_function(self, fn: types.FunctionType, source: Any, args: list[VT],
+                        kwargs: dict[str, VT]) -> VT:
+        if fn.__closure__ and source is None:
+            raise Unsupported(f"cannot guard the closure of {fn.__qualname__}")
+        cells = []
+        for i, cell in enumerate(fn.__closure__ or ()):
+            try:
+                contents = cell.cell_contents
+            except ValueError:
+                cells.append(CellVT(None))
+                continue
+            cells.append(CellVT(self.wrap(contents, closure_cell_of(source, i))))
+        globals_source = None
+        if fn.__globals__ is not self.fn.__globals__:
+            if source is None:
+                raise Unsupported(f"cannot guard the globals of {fn.__qualname__}")
+            globals_source = AttrSource(source, "__globals__")
+        defaults = [self._from_python(d) for d in (fn.__defaults__ or ())]
+        kwdefaults = {k: self._from_python(v) for k, v in (fn.__kwdefaults__ or {}).items()}
+        return self.inline(fn.__code__, fn.__globals__, defaults, kwdefaults, cells, args,
+                           kwargs, globals_source)
+
+    def inline(self, code: types.CodeType, f_globals: dict, defaults: list[VT],
+               kwdefaults: dict[str, VT], closure: list[CellVT], args: list[VT],
+               kwargs: dict[str, VT], globals_source: Any) -> VT:
+        from dynajit.capture.tracer import InstructionTracer
+
+        depth = getattr(self, "_depth", 0)
+        if depth >= self.config.inline_depth:
+            raise Unsupported(f"inlining deeper than config.inline_depth "
+                              f"({self.config.inline_depth}) (recursion?)")
+        if code.co_flags & _GENERATOR_FLAGS:
+            raise Unsupported(f"{code.co_name} is a generator or coroutine")
+        locals_ = bind_arguments(code, defaults, kwdefaults, args, kwargs)
+        cells = dict(zip(code.co_freevars, closure))
+        self._depth = depth + 1
+        try:
+            tracer = InstructionTracer(self, code, f_globals, locals_, cells, depth + 1,
+                                       globals_source)
+            result = tracer.run()
+        finally:
+            self._depth = depth
+        return result
+
+    def record_cell_store(self, cell: CellVT, value: VT) -> None:
+        self.cell_stores[id(cell)] = (cell, value)
+
+
+def closure_cell_of(function_source: Any, index: int) -> Any:
+    """The contents of closure cell ``index`` of the function read from ``function_source``."""
+    return AttrSource(ItemSource(AttrSource(function_source, "__closure__"), index),
+                      "cell_contents")
+
+
+def bind_arguments(code: types.CodeType, defaults: list[VT], kwdefaults: dict[str, VT],
+                   args: list[VT], kwargs: dict[str, VT]) -> dict[str, VT]:
+    """Python's argument binding over trackers; a mismatch is the TypeError eager code
+    would raise, reported as Unsupported."""
+    npos, nkw = code.co_argcount, code.co_kwonlyargcount
+    names = code.co_varnames
+    has_var = bool(code.co_flags & inspect.CO_VARARGS)
+    has_kw = bool(code.co_flags & inspect.CO_VARKEYWORDS)
+    bound: dict[str, VT] = {}
+    if len(args) > npos and not has_var:
+        raise Unsupported(f"{code.co_name}() takes {npos} positional arguments but "
+                          f"{len(args)} were given (TypeError in eager code)")
+    for name, value in zip(names[:npos], args):
+        bound[name] = value
+    index = npos + nkw
+    if has_var:
+        bound[names[index]] = SequenceVT(tuple, args[npos:])
+        index += 1
+    extra: dict[str, VT] = {}
+    posonly = code.co_posonlyargcount
+    for key, value in kwargs.items():
+        if key in names[posonly:npos + nkw]:
+            if key in bound:
+                raise Unsupported(f"{code.co_name}() got multiple values for argument {key!r}")
+            bound[key] = value
+        elif has_kw:
+            extra[key] = value
+        else:
+            raise Unsupported(f"{code.co_name}() got an unexpected keyword argument {key!r}")
+    if has_kw:
+        bound[names[index]] = DictVT(extra)
+    first_default = npos - len(defaults)
+    for i, name in enumerate(names[:npos]):
+        if name not in bound:
+            if i >= first_default:
+                bound[name] = defaults[i - first_default]
+            else:
+                raise Unsupported(f"{code.co_name}() missing argument {name!r}")
+    for name in names[npos:npos + nkw]:
+        if name not in bound:
+            if name not in kwdefaults:
+                raise Unsupported(f"{code.co_name}() missing keyword-only argument {name!r}")
+            bound[name] = kwdefaults[name]
+    return bound
+
+
+class _MetaView:
+    def __init__(self, meta: TensorMeta):
+        self.shape = tuple(meta.shape)
+        self.dtype = meta.dtype
+        self.ndim = meta.ndim
+        self.size = meta.size
+        self.itemsize = meta.dtype.itemsize
+        self.nbytes = meta.nbytes
+
+
+def _meta_view(meta: TensorMeta) -> _MetaView:
+    return _MetaView(meta)
+
+
+def _placeholder_name(source: Any, index: int) -> str:
+    text = str(source) if source is not None else f"input{index}"
+    for ch in "[]'\". ":
+        text = text.replace(ch, "_")
+    return "_".join(p for p in text.split("_") if p) or f"input{index}"
+
+
+def _has_array(values: list[VT]) -> bool:
+    for v in values:
+        if isinstance(v, ArrayVT):
+            return True
+        if isinstance(v, SequenceVT) and _has_array(v.items):
+            return True
+        if isinstance(v, DictVT) and _has_array(list(v.items.values())):
+            return True
+        if isinstance(v, SliceVT) and _has_array(list(v.parts)):
+            return True
+    return False
+
+
+def _lookup_ok(target: Any) -> bool:
+    from dynajit.ops.registry import lookup
+
+    return lookup(target) is not None
+
+
+def _to_graph(vt: VT) -> Any:
+    if isinstance(vt, ArrayVT):
+        return vt.node
+    if isinstance(vt, ConstVT):
+        return vt.value
+    if isinstance(vt, SequenceVT):
+        return vt.kind(_to_graph(i) for i in vt.items)
+    if isinstance(vt, SliceVT):
+        return slice(*(_to_graph(p) for p in vt.parts))
+    if isinstance(vt, DictVT):
+        return {k: _to_graph(v) for k, v in vt.items.items()}
+    if isinstance(vt, CallableVT) and vt.self_vt is None:
+        return vt.fn
+    if isinstance(vt, NullVT):
+        raise Unsupported("NULL passed as an argument")
+    raise Unsupported(f"{vt} cannot be passed to a NumPy function while tracing")
+
+
+def _find_tracker(node: Node, args: list[VT], kwargs: dict[str, VT]) -> ArrayVT | None:
+    stack = list(args) + list(kwargs.values())
+    while stack:
+        v = stack.pop()
+        if isinstance(v, ArrayVT) and v.node is node:
+            return v
+        if isinstance(v, SequenceVT):
+            stack.extend(v.items)
+    return None
+
+
+def _foldable(fn: Any) -> bool:
+    if fn in _UNSAFE_BUILTINS:
+        return False
+    if fn in _FOLDABLE_BUILTINS:
+        return True
+    module = getattr(fn, "__module__", None) or ""
+    if module in ("math", "operator", "_operator", "cmath"):
+        return True
+    if is_numpy_callable(fn) or isinstance(fn, type) and issubclass(fn, np.generic):
+        return not (module.startswith("numpy.random") or getattr(fn, "__name__", "") in
+                    ("seterr", "save", "load", "savetxt", "loadtxt", "copyto", "put",
+                     "place", "putmask", "fill_diagonal"))
+    owner = getattr(fn, "__self__", None)
+    if isinstance(owner, (str, int, float, complex, tuple, bytes, np.dtype, range)):
+        return True
+    return fn is np.dtype
+
+
+def _unsupported(reason: str) -> Any:
+    raise Unsupported(reason)
+
+
+# ----------------------------------------------------------------------------- builtins
+def _len(ctx: TraceContext, args: list[VT], kwargs: dict) -> VT:
+    (obj,) = args
+    if isinstance(obj, ArrayVT):
+        if obj.meta.ndim == 0:
+            raise Unsupported("len() of a 0-d array (TypeError in eager code)")
+        return ConstVT(obj.meta.shape[0])
+    if isinstance(obj, (SequenceVT, DictVT)):
+        return ConstVT(len(obj.items))
+    return ctx._fold(len, args, kwargs)
+
+
+def _isinstance(ctx: TraceContext, args: list[VT], kwargs: dict) -> VT:
+    obj, cls = args
+    classes = cls.constant()
+    return ConstVT(issubclass(obj.python_type(), classes))
+
+
+def _data_dependent(name: str) -> Any:
+    def handler(ctx: TraceContext, args: list[VT], kwargs: dict) -> VT:
+        if _has_array(args):
+            raise Unsupported(f"{name}() of an array value depends on the data")
+        return ctx._fold(getattr(builtins, name), args, kwargs)
+
+    return handler
+
+
+def _sequence_builtin(kind: type) -> Any:
+    def handler(ctx: TraceContext, args: list[VT], kwargs: dict) -> VT:
+        if not args:
+            return SequenceVT(kind, [])
+        return SequenceVT(kind, ctx.unpack(args[0]))
+
+    return handler
+
+
+def _dict_builtin(ctx: TraceContext, args: list[VT], kwargs: dict) -> VT:
+    items: dict = {}
+    if args:
+        src = args[0]
+        if isinstance(src, DictVT):
+            items.update(src.items)
+        else:
+            for pair in ctx.unpack(src):
+                k, v = ctx.unpack(pair)
+                items[ctx.key(k)] = v
+    items.update(kwargs)
+    return DictVT(items)
+
+
+def _zip(ctx: TraceContext, args: list[VT], kwargs: dict) -> VT:
+    columns = [ctx.unpack(a) for a in args]
+    return IteratorVT([SequenceVT(tuple, list(row)) for row in zip(*columns)])
+
+
+def _enumerate(ctx: TraceContext, args: list[VT], kwargs: dict) -> VT:
+    start = (args[1] if len(args) > 1 else kwargs.get("start", ConstVT(0))).constant()
+    return IteratorVT([SequenceVT(tuple, [ConstVT(i), v])
+                       for i, v in enumerate(ctx.unpack(args[0]), start)])
+
+
+def _reversed(ctx: TraceContext, args: list[VT], kwargs: dict) -> VT:
+    return IteratorVT(list(reversed(ctx.unpack(args[0]))))
+
+
+def _reduce_builtin(name: str) -> Any:
+    """min/max/sum over Python iterables: folded for constants; ``sum`` of arrays is a
+    chain of additions (exactly what Python does)."""
+    def handler(ctx: TraceContext, args: list[VT], kwargs: dict) -> VT:
+        if len(args) == 1 and not isinstance(args[0], ArrayVT):
+            items = ctx.unpack(args[0])
+            if name == "sum" and _has_array(items):
+                total = kwargs.get("start", ConstVT(0))
+                for item in items:
+                    total = ctx.call(CallableVT(operator.add), [total, item], {})
+                return total
+            if all(i.is_constant() for i in items):
+                return ctx._fold(getattr(builtins, name), [SequenceVT(tuple, items)], kwargs)
+        if _has_array(args):
+            raise Unsupported(f"{name}() over array values compares data (use np.{name})")
+        return ctx._fold(getattr(builtins, name), args, kwargs)
+
+    return handler
+
+
+def _getattr_builtin(ctx: TraceContext, args: list[VT], kwargs: dict) -> VT:
+    obj, name = args[0], args[1].constant()
+    try:
+        return ctx.getattr(obj, name)
+    except Unsupported:
+        if len(args) > 2:
+            return args[2]
+        raise
+
+
+def _type_builtin(ctx: TraceContext, args: list[VT], kwargs: dict) -> VT:
+    if len(args) != 1:
+        raise Unsupported("type() with three arguments creates a class")
+    return CallableVT(args[0].python_type())
+
+
+_SPECIAL_CALLS: dict[Any, Any] = {
+    len: _len,
+    isinstance: _isinstance,
+    float: _data_dependent("float"),
+    int: _data_dependent("int"),
+    bool: _data_dependent("bool"),
+    complex: _data_dependent("complex"),
+    list: _sequence_builtin(list),
+    tuple: _sequence_builtin(tuple),
+    dict: _dict_builtin,
+    zip: _zip,
+    enumerate: _enumerate,
+    reversed: _reversed,
+    min: _reduce_builtin("min"),
+    max: _reduce_builtin("max"),
+    sum: _reduce_builtin("sum"),
+    getattr: _getattr_builtin,
+    type: _type_builtin,
+}
+

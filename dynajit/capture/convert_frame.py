@@ -1,0 +1,154 @@
+"""From a frame to a compiled entry: trace the function with the frame's arguments, build
+guards and output code, compile the graph with the chosen backend, and keep the entries per
+code object (at most ``config.cache_size_limit``, then the code runs eagerly)."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import time
+import types
+import warnings
+import weakref
+from typing import Any
+
+from dynajit.backends import lookup_backend
+from dynajit.capture.context import TraceContext
+from dynajit.capture.output import OutputCode
+from dynajit.capture.tracer import InstructionTracer
+from dynajit.capture.values import CellVT
+from dynajit.config import config
+from dynajit.errors import CompileError, Unsupported
+from dynajit.graph.codegen import GraphModule
+from dynajit.graph.passes import eliminate_dead_code
+from dynajit.guards.source import ClosureSource, LocalSource
+
+
+def flat_arg_names(code: types.CodeType) -> tuple[str, ...]:
+    """Every argument slot of ``code`` in frame order: positional, keyword-only, *args,
+    **kwargs (what the frame hook passes, and what entries and guards take)."""
+    n = code.co_argcount + code.co_kwonlyargcount
+    n += bool(code.co_flags & inspect.CO_VARARGS) + bool(code.co_flags & inspect.CO_VARKEYWORDS)
+    return code.co_varnames[:n]
+
+
+@dataclasses.dataclass
+class CacheEntry:
+    guard: Any  # guard(*flat_args) -> bool
+    entry: Any  # entry(*flat_args) -> the frame's result
+    guards: Any  # the GuardSet (explain(), str())
+    graph_module: GraphModule
+    entry_source: str
+    compile_seconds: float
+
+
+@dataclasses.dataclass
+class CodeCache:
+    """What dynajit knows about one code object."""
+
+    entries: list[CacheEntry] = dataclasses.field(default_factory=list)
+    recompile_reasons: list[list[str]] = dataclasses.field(default_factory=list)
+    failure: str | None = None  # why the code runs eagerly from now on
+    hits: int = 0
+    misses: int = 0
+
+
+_CACHES: weakref.WeakKeyDictionary[types.CodeType, CodeCache] = weakref.WeakKeyDictionary()
+
+
+def cache_of(code: types.CodeType) -> CodeCache:
+    cache = _CACHES.get(code)
+    if cache is None:
+        cache = _CACHES[code] = CodeCache()
+    return cache
+
+
+def reset() -> None:
+    _CACHES.clear()
+
+
+def trace(fn: types.FunctionType, flat_args: tuple, backend: Any) -> CacheEntry:
+    """Trace ``fn`` for these arguments and compile it. Raises Unsupported (with the user's
+    file:line) when the frame cannot be captured as one graph."""
+    from dynajit.capture.guard_builder import build_guards
+
+    started = time.perf_counter()
+    code = fn.__code__
+    names = flat_arg_names(code)
+    ctx = TraceContext(fn, config)
+    locals_ = {name: ctx.wrap(value, LocalSource(name)) for name, value in zip(names, flat_args)}
+    cells: dict[str, CellVT] = {}
+    for i, name in enumerate(code.co_freevars):
+        cell = fn.__closure__[i]
+        try:
+            contents = cell.cell_contents
+        except ValueError:
+            cells[name] = CellVT(None)
+            continue
+        source = ClosureSource(name, i)
+        cells[name] = CellVT(ctx.wrap(contents, source))
+        cells[name].source = source
+    result = InstructionTracer(ctx, code, fn.__globals__, locals_, cells).run()
+    ctx.check_written_inputs_disjoint()
+    out = OutputCode(ctx, fn, names)
+    effects, returned = out.prepare(result)
+    ctx.graph.output(tuple(out.outputs))
+    eliminate_dead_code(ctx.graph)
+    ctx.graph.verify()
+    gm = GraphModule(ctx.graph, name=code.co_name)
+    example_inputs = list(ctx.input_values)
+    try:
+        compiled = lookup_backend(backend)(gm, example_inputs)
+    except Exception as e:
+        raise CompileError(f"backend {backend!r} failed on {code.co_name}: "
+                           f"{type(e).__name__}: {e}") from e
+    entry, entry_source = out.assemble(effects, returned, compiled)
+    guards = build_guards(ctx, fn)
+    return CacheEntry(guards.compile(), entry, guards, gm, entry_source,
+                      time.perf_counter() - started)
+
+
+def lookup(code: types.CodeType, flat_args: tuple) -> CacheEntry | None:
+    cache = _CACHES.get(code)
+    if cache is None:
+        return None
+    for entry in cache.entries:
+        if entry.guard(*flat_args):
+            cache.hits += 1
+            return entry
+    return None
+
+
+def compile_frame(fn: types.FunctionType, flat_args: tuple, backend: Any,
+                  fullgraph: bool) -> CacheEntry | None:
+    """The miss path: a new entry for these arguments, or None to run the frame eagerly."""
+    cache = cache_of(fn.__code__)
+    if cache.failure is not None:
+        return None
+    cache.misses += 1
+    if cache.entries:
+        reasons = [r for e in cache.entries for r in e.guards.explain(*flat_args)]
+        cache.recompile_reasons.append(reasons)
+        if len(cache.entries) >= config.cache_size_limit:
+            cache.failure = (f"cache_size_limit ({config.cache_size_limit}) reached; last "
+                             f"guard failures: {'; '.join(reasons[:4])}")
+            warnings.warn(f"dynajit: {fn.__qualname__} recompiled {len(cache.entries)} times "
+                          f"and now runs eagerly: {cache.failure}", stacklevel=3)
+            return None
+    try:
+        entry = trace(fn, flat_args, backend)
+    except Unsupported as e:
+        if fullgraph:
+            raise
+        cache.failure = str(e)
+        return None
+    except Exception as e:  # noqa: BLE001 - a compiler bug must not become the user's error
+        if config.raise_on_compile_error:
+            raise
+        cache.failure = f"compiler error: {type(e).__name__}: {e}"
+        warnings.warn(f"dynajit: compiling {fn.__qualname__} failed ({cache.failure}); "
+                      "running it eagerly (set config.raise_on_compile_error to debug)",
+                      stacklevel=3)
+        return None
+    cache.entries.append(entry)
+    return entry

@@ -1,0 +1,173 @@
+"""Output code: the Python function that replaces a traced frame. It reads the graph inputs
+from their sources, calls the compiled graph, writes back in-place updates and other side
+effects in the order Python would leave them, and rebuilds the return value with the same
+Python structure (and the same objects, where eager code returns an input)."""
+
+from __future__ import annotations
+
+import itertools
+import linecache
+import types
+from typing import Any
+
+import numpy as np
+
+from dynajit.capture.context import TraceContext
+from dynajit.capture.values import (
+    VT,
+    ArrayVT,
+    CallableVT,
+    CellVT,
+    ConstVT,
+    DictVT,
+    ObjectVT,
+    SequenceVT,
+    SliceVT,
+)
+from dynajit.errors import Unsupported
+from dynajit.graph.graph import Node
+from dynajit.guards.source import (
+    AttrSource,
+    ClosureSource,
+    GlobalSource,
+    ItemSource,
+    LocalSource,
+)
+
+_counter = itertools.count()
+
+
+class OutputCode:
+    """Builds the entry function's source for one trace."""
+
+    def __init__(self, ctx: TraceContext, fn: types.FunctionType, arg_names: tuple[str, ...]):
+        self.ctx = ctx
+        self.fn = fn
+        self.arg_names = arg_names
+        self.namespace: dict[str, Any] = {"__globals": fn.__globals__,
+                                          "__closure": fn.__closure__ or (),
+                                          "__copyto": np.copyto}
+        self.outputs: list[Node] = []
+        self._output_index: dict[Node, int] = {}
+        self._k = 0
+
+    # ------------------------------------------------------------------------- expressions
+    def source_expr(self, source: Any) -> str:
+        if isinstance(source, LocalSource):
+            return source.var
+        if isinstance(source, GlobalSource):
+            return f"__globals[{source.var!r}]"
+        if isinstance(source, ClosureSource):
+            return f"__closure[{source.index}].cell_contents"
+        if isinstance(source, AttrSource):
+            return f"{self.source_expr(source.obj)}.{source.attr}"
+        if isinstance(source, ItemSource):
+            return f"{self.source_expr(source.obj)}[{source.key!r}]"
+        raise Unsupported(f"no expression for source {source}")
+
+    def constant(self, value: Any) -> str:
+        if value is None or isinstance(value, (bool, str)) or (
+                type(value) is int) or (type(value) is float and np.isfinite(value)):
+            return repr(value)
+        name = f"__k{self._k}"
+        self._k += 1
+        self.namespace[name] = value
+        return name
+
+    def graph_output(self, node: Node) -> str:
+        if node not in self._output_index:
+            self._output_index[node] = len(self.outputs)
+            self.outputs.append(node)
+        return f"__o[{self._output_index[node]}]"
+
+    def rebuild(self, vt: VT) -> str:
+        """Python expression for the value ``vt`` stands for, after the graph has run."""
+        if isinstance(vt, ArrayVT):
+            if vt.source is not None:
+                return self.source_expr(vt.source)  # the input object itself (identity)
+            if vt.node.kind == "constant":
+                value = vt.node.target
+                return f"{self.constant(value)}.copy()" if isinstance(
+                    value, np.ndarray) else self.constant(value)
+            return self.graph_output(vt.node)
+        if isinstance(vt, ConstVT):
+            return self.constant(vt.value)
+        if isinstance(vt, SequenceVT):
+            if vt.source is not None:
+                return self.source_expr(vt.source)
+            inner = ", ".join(self.rebuild(i) for i in vt.items)
+            if vt.kind is tuple:
+                return f"({inner},)" if len(vt.items) == 1 else f"({inner})"
+            return f"[{inner}]"
+        if isinstance(vt, DictVT):
+            if vt.source is not None:
+                return self.source_expr(vt.source)
+            return "{" + ", ".join(f"{self.constant(k)}: {self.rebuild(v)}"
+                                   for k, v in vt.items.items()) + "}"
+        if isinstance(vt, SliceVT):
+            return f"slice({', '.join(self.rebuild(p) for p in vt.parts)})"
+        if isinstance(vt, ObjectVT):
+            if vt.source is None:
+                raise Unsupported("returning an object the trace created")
+            return self.source_expr(vt.source)
+        if isinstance(vt, CallableVT) and vt.self_vt is None:
+            return self.source_expr(vt.source) if vt.source is not None else self.constant(
+                vt.fn)
+        raise Unsupported(f"cannot return {vt} from compiled code")
+
+    # ------------------------------------------------------------------------- side effects
+    def side_effect_lines(self) -> list[str]:
+        lines = []
+        for source, vt in self.ctx.inputs:
+            if vt.node is not vt.original:
+                lines.append(f"__copyto({self.source_expr(source)}, "
+                             f"{self.graph_output(vt.node)})")
+        for vt in self.ctx.mutated_containers.values():
+            if vt.source is None:
+                continue
+            target = self.source_expr(vt.source)
+            if isinstance(vt, SequenceVT):
+                items = ", ".join(self._rebuild_item(i) for i in vt.items)
+                lines.append(f"{target}[:] = [{items}]")
+            else:
+                items = ", ".join(f"{self.constant(k)}: {self._rebuild_item(v)}"
+                                  for k, v in vt.items.items())
+                lines.append(f"{target}.clear()")
+                lines.append(f"{target}.update({{{items}}})")
+        for obj, name, value in self.ctx.attr_stores.values():
+            lines.append(f"{self.source_expr(obj.source)}.{name} = {self._rebuild_item(value)}")
+        for globals_source, name, value in self.ctx.global_stores.values():
+            target = ("__globals" if globals_source is None
+                      else self.source_expr(globals_source))
+            lines.append(f"{target}[{name!r}] = {self._rebuild_item(value)}")
+        for cell, value in self.ctx.cell_stores.values():
+            lines.append(f"{self.source_expr(cell.source)} = {self._rebuild_item(value)}")
+        return lines
+
+    def _rebuild_item(self, vt: VT) -> str:
+        if isinstance(vt, CellVT):
+            raise Unsupported("storing a closure cell")
+        return self.rebuild(vt)
+
+    # ------------------------------------------------------------------------- assembly
+    def prepare(self, return_vt: VT) -> tuple[list[str], str]:
+        """Side-effect lines and the return expression; fills ``outputs`` (the graph's
+        outputs, in order) as a by-product."""
+        effects = self.side_effect_lines()
+        return effects, self.rebuild(return_vt)
+
+    def assemble(self, effects: list[str], result: str,
+                 compiled_graph: Any) -> tuple[types.FunctionType, str]:
+        input_exprs = [self.source_expr(source) for source, _ in self.ctx.inputs]
+        self.namespace["__compiled"] = compiled_graph
+        name = f"__compiled_{self.fn.__code__.co_name}_{next(_counter)}"
+        lines = [f"def {name}({', '.join(self.arg_names)}):"]
+        if self.outputs:
+            lines.append(f"    __o = __compiled({', '.join(input_exprs)})")
+        lines += [f"    {line}" for line in effects]
+        lines.append(f"    return {result}")
+        source = "\n".join(lines) + "\n"
+        filename = f"<dynajit-entry-{name}>"
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+        exec(compile(source, filename, "exec"), self.namespace)
+        return self.namespace[name], source
