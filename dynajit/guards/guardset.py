@@ -13,6 +13,7 @@ import weakref
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from dynajit.config import config
 from dynajit.guards.codegen import Emitter, Namer
 from dynajit.guards.kinds import ArrayGuard, Guard, IdGuard, NoAliasGuard
 from dynajit.guards.source import (
@@ -25,6 +26,8 @@ from dynajit.guards.source import (
 )
 
 _counter = itertools.count()
+# Names of the generated module's own functions.
+_RESERVED = frozenset({"guard", "__make_guard"})
 
 
 def flat_arg_names(code: types.CodeType) -> tuple[str, ...]:
@@ -171,15 +174,17 @@ class GuardSet:
                 missing = [str(s) for s in g.sources if s not in arrays]
                 if missing:
                     raise GuardError(f"{g}: no ArrayGuard on {', '.join(missing)}")
-        passes = []
-        for plan in (None, "planned"):
-            namer = Namer({"guard", "__make_guard"})
-            params = self._params(namer)
-            em = Emitter(params, namer, self.globals, self.builtins, self.closure,
-                         plan=None if plan is None else passes[0].binding_plan())
-            exprs = [g.emit(em) for g in guards]
-            passes.append(em)
-        return exprs, params, em.consts, em.const(Exception, "Exception")
+        counting = self._emitter(None)
+        for g in guards:
+            g.emit(counting)
+        em = self._emitter(counting.binding_plan())
+        exprs = [g.emit(em) for g in guards]
+        return exprs, em.params, em.consts, em.const(Exception, "Exception")
+
+    def _emitter(self, plan: set | None) -> Emitter:
+        namer = Namer(_RESERVED)
+        return Emitter(self._params(namer), namer, self.globals, self.builtins, self.closure,
+                       plan=plan)
 
     def _render(self) -> tuple[str, dict[str, Any]]:
         guards = list(self)
@@ -201,15 +206,14 @@ class GuardSet:
     def compile(self) -> Callable[..., bool]:
         """The check function ``guard(<flat args>) -> bool``: every guard, short-circuited
         with ``and``; a missing attribute, key, global or cell makes it False, never an
-        error. Cached until a guard is added."""
+        error (BaseExceptions such as KeyboardInterrupt propagate). Cached until a guard is
+        added. The frame hook must not intercept its frames (mark its code *skip*)."""
         if self._compiled is None:
             text, consts = self._render()
             self.filename = f"<dynajit-guard-{next(_counter)}-{self.code.co_name}>"
             namespace: dict[str, Any] = {}
             exec(compile(text, self.filename, "exec"), namespace)
             fn = namespace["__make_guard"](**consts)
-            from dynajit.config import config
-
             if config.register_source:
                 lines = text.splitlines(keepends=True)
                 linecache.cache[self.filename] = (len(text), None, lines, self.filename)

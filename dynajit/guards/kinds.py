@@ -280,8 +280,6 @@ class IdGuard(Guard):
 
     kind: ClassVar[str] = "ID"
 
-    __slots__ = ("source", "_ref", "_strong", "_id", "_text")
-
     def __init__(self, source: Source, obj: Any):
         self.source = source
         self._id = id(obj)
@@ -396,7 +394,20 @@ class _ExactKey:
         return isinstance(other, _ExactKey) and runtime.exact_equal(self.value, other.value)
 
     def __hash__(self) -> int:
-        return hash((type(self.value), repr(self.value)))
+        return _exact_hash(self.value)
+
+
+def _exact_hash(value: Any) -> int:
+    """A hash consistent with ``exact_equal`` (NaN's own hash is per object)."""
+    if isinstance(value, (float, complex, np.generic)):
+        return hash((type(value), repr(value)))
+    if isinstance(value, tuple):
+        return hash((tuple, *map(_exact_hash, value)))
+    if isinstance(value, frozenset):
+        return hash((frozenset, frozenset(map(_exact_hash, value))))
+    if isinstance(value, slice):
+        return hash((slice, _exact_hash((value.start, value.stop, value.step))))
+    return hash((type(value), value))
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -475,8 +486,6 @@ class NoAliasGuard(Guard):
 
     kind: ClassVar[str] = "NO_ALIAS"
     rank: ClassVar[int] = 9
-
-    __slots__ = ("_sources",)
 
     def __init__(self, sources: Sequence[Source]):
         sources = tuple(dict.fromkeys(sources))

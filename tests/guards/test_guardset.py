@@ -397,3 +397,26 @@ def test_argument_names_that_are_not_identifiers():
 def test_header_names_the_function():
     gs = GuardSet.for_function(uses_globals)
     assert gs.source.startswith("# guards of uses_globals (")
+
+
+def test_equal_constants_deduplicate_however_they_were_built():
+    gs = GuardSet.for_function(uses_globals)
+    assert gs.add(EqualsGuard(L("x"), (float("nan"), frozenset({"a", "b", "c"}))))
+    assert not gs.add(EqualsGuard(L("x"), (float("nan"), frozenset({"c", "b", "a"}))))
+    with pytest.raises(GuardError, match="contradicting"):
+        gs.add(EqualsGuard(L("x"), (float("nan"), frozenset({"a"}))))
+
+
+def test_item_keys_that_are_not_literals_are_bound_as_constants():
+    def f(table):
+        return table
+
+    key = (1.5, np.int64(2))
+    gs = GuardSet.for_function(f, [TypeGuard(L("table"), dict),
+                                   EqualsGuard(ItemSource(L("table"), key), 1),
+                                   EqualsGuard(ItemSource(L("table"), (1, "a")), 2)])
+    assert "table[(1, 'a')]" in gs.source
+    check = gs.compile()
+    assert check({key: 1, (1, "a"): 2})
+    assert not check({key: 1})
+    assert gs.explain({key: 1}) == ["L['table'][(1, 'a')]: missing (KeyError: (1, 'a'))"]
