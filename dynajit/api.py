@@ -60,13 +60,21 @@ class _Callback:
         if _should_skip(code) or not isinstance(func, types.FunctionType):
             _hook.mark_skip(code)
             return None
+        if code.co_freevars:
+            # Closures share their code object but not their cells, and the hook's cache
+            # is per code object: look entries up here, per function scope.
+            entry = convert_frame.lookup(func, args)
+            if entry is not None:
+                return entry.entry
         entry = convert_frame.compile_frame(func, args, self.backend, self.fullgraph)
         if entry is None:
             _hook.mark_skip(code)
             return None
-        cache = convert_frame.cache_of(code)
-        _hook.set_entries(code, [(e.guard, e.entry) for e in cache.entries])
         _hook.mark_skip(entry.entry.__code__)
+        _hook.mark_skip(entry.guard.__code__)
+        if not code.co_freevars:
+            cache = convert_frame.cache_of(code)
+            _hook.set_entries(code, [(e.guard, e.entry) for e in cache.entries])
         return entry.entry
 
 

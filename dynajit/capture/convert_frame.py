@@ -5,7 +5,6 @@ code object (at most ``config.cache_size_limit``, then the code runs eagerly).""
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import time
 import types
 import warnings
@@ -21,15 +20,7 @@ from dynajit.config import config
 from dynajit.errors import CompileError, Unsupported
 from dynajit.graph.codegen import GraphModule
 from dynajit.graph.passes import eliminate_dead_code
-from dynajit.guards.source import ClosureSource, LocalSource
-
-
-def flat_arg_names(code: types.CodeType) -> tuple[str, ...]:
-    """Every argument slot of ``code`` in frame order: positional, keyword-only, *args,
-    **kwargs (what the frame hook passes, and what entries and guards take)."""
-    n = code.co_argcount + code.co_kwonlyargcount
-    n += bool(code.co_flags & inspect.CO_VARARGS) + bool(code.co_flags & inspect.CO_VARKEYWORDS)
-    return code.co_varnames[:n]
+from dynajit.guards import ClosureSource, LocalSource, flat_arg_names
 
 
 @dataclasses.dataclass
@@ -108,12 +99,15 @@ def trace(fn: types.FunctionType, flat_args: tuple, backend: Any) -> CacheEntry:
                       time.perf_counter() - started)
 
 
-def lookup(code: types.CodeType, flat_args: tuple) -> CacheEntry | None:
-    cache = _CACHES.get(code)
+def lookup(fn: types.FunctionType, flat_args: tuple) -> CacheEntry | None:
+    """The entry whose guards pass for ``fn`` called with ``flat_args``. Entries read their
+    function's globals and closure cells directly, so only entries built for a function
+    with the same scope qualify (two closures made by one ``def`` share a code object)."""
+    cache = _CACHES.get(fn.__code__)
     if cache is None:
         return None
     for entry in cache.entries:
-        if entry.guard(*flat_args):
+        if entry.guards.same_scope(fn) and entry.guard(*flat_args):
             cache.hits += 1
             return entry
     return None
@@ -127,7 +121,11 @@ def compile_frame(fn: types.FunctionType, flat_args: tuple, backend: Any,
         return None
     cache.misses += 1
     if cache.entries:
-        reasons = [r for e in cache.entries for r in e.guards.explain(*flat_args)]
+        mine = [e for e in cache.entries if e.guards.same_scope(fn)]
+        reasons = [r for e in mine for r in e.guards.explain(*flat_args)]
+        if len(mine) < len(cache.entries):
+            reasons.append(f"{fn.__qualname__} is another function object (closure) with "
+                           "this code")
         cache.recompile_reasons.append(reasons)
         if len(cache.entries) >= config.cache_size_limit:
             cache.failure = (f"cache_size_limit ({config.cache_size_limit}) reached; last "
