@@ -420,7 +420,7 @@ intercept(PyThreadState *tstate, _PyInterpreterFrame *frame, ThreadHookState *st
         }
     }
     if (entry == NULL) {
-        if (st->callback == run_only || st->callback == NULL) {
+        if (st->callback == run_only) {
             Py_DECREF(st);
             return chain(tstate, frame, 0);
         }

@@ -50,8 +50,14 @@ def deepest():
 def run_python(code: str, *extra_path: Path) -> str:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *map(str, extra_path)])
-    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
-                          text=True, timeout=120, env=env, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=ROOT,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc.stdout
 
@@ -85,8 +91,10 @@ def test_two_threads_with_different_callbacks():
         finally:
             _hook.set_callback(prev)
 
-    threads = [threading.Thread(target=worker, args=(name, base))
-               for name, base in (("a", 100), ("b", 200), ("plain", 300))]
+    threads = [
+        threading.Thread(target=worker, args=(name, base))
+        for name, base in (("a", 100), ("b", 200), ("plain", 300))
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -200,8 +208,16 @@ def foreign_evaluator(tmp_path_factory):
     out = tmp_path_factory.mktemp("foreign")
     target = out / ("_foreign_evaluator" + sysconfig.get_config_var("EXT_SUFFIX"))
     cc = (sysconfig.get_config_var("CC") or "gcc").split()
-    cmd = [*cc, "-shared", "-fPIC", "-O1", f"-I{sysconfig.get_paths()['include']}",
-           str(HERE / "_foreign_evaluator.c"), "-o", str(target)]
+    cmd = [
+        *cc,
+        "-shared",
+        "-fPIC",
+        "-O1",
+        f"-I{sysconfig.get_paths()['include']}",
+        str(HERE / "_foreign_evaluator.c"),
+        "-o",
+        str(target),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         pytest.skip(f"cannot build the test evaluator: {proc.stderr[-500:]}")
@@ -258,7 +274,34 @@ def test_chains_to_another_pep523_user_and_restores_it(foreign_evaluator):
     assert out.strip() == "ok"
 
 
+def test_missing_extension_imports_as_unavailable():
+    out = run_python(
+        """
+        import sys
+
+        class NoExtension:
+            def find_spec(self, name, path=None, target=None):
+                if name == "dynajit._hook._evalframe":
+                    raise ImportError("simulated: not built")
+
+        sys.meta_path.insert(0, NoExtension())
+        from dynajit import _hook
+        from dynajit.errors import DynajitError
+
+        assert not _hook.AVAILABLE
+        assert "not built" in _hook.UNAVAILABLE_REASON
+        try:
+            _hook.set_callback(None)
+        except DynajitError as exc:
+            print(exc)
+        """
+    )
+    assert "frame hook extension is not built" in out
+
+
 def test_hook_overhead_benchmark_smoke():
-    out = run_python("import runpy, sys; sys.argv = ['hook_overhead.py', '--smoke']; "
-                     "runpy.run_path('benchmarks/hook_overhead.py', run_name='__main__')")
+    out = run_python(
+        "import runpy, sys; sys.argv = ['hook_overhead.py', '--smoke']; "
+        "runpy.run_path('benchmarks/hook_overhead.py', run_name='__main__')"
+    )
     assert "skip" in out and "ns/call" in out
