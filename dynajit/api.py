@@ -8,6 +8,7 @@ import os
 import sys
 import sysconfig
 import types
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -54,6 +55,22 @@ class _Callback:
         self.fullgraph = fullgraph
 
     def __call__(self, func: Any, args: tuple) -> Any:
+        try:
+            return self._entry_for(func, args)
+        except DynajitError:
+            raise  # Unsupported under fullgraph, or a configured compile error
+        except Exception as e:  # noqa: BLE001 - a dynajit bug must not become the user's error
+            from dynajit.config import config
+
+            if config.raise_on_compile_error:
+                raise
+            warnings.warn(f"dynajit: internal error while compiling "
+                          f"{getattr(func, '__qualname__', func)}: {type(e).__name__}: {e}; "
+                          "running it eagerly", stacklevel=2)
+            _hook.mark_skip(func.__code__)
+            return None
+
+    def _entry_for(self, func: Any, args: tuple) -> Any:
         from dynajit.capture import convert_frame
 
         code = func.__code__

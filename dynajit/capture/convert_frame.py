@@ -93,7 +93,7 @@ def trace(fn: types.FunctionType, flat_args: tuple, backend: Any) -> CacheEntry:
     except Exception as e:
         raise CompileError(f"backend {backend!r} failed on {code.co_name}: "
                            f"{type(e).__name__}: {e}") from e
-    entry, entry_source = out.assemble(effects, returned, compiled)
+    entry, entry_source = out.assemble(effects, returned, compiled, gm)
     guards = build_guards(ctx, fn)
     return CacheEntry(guards.compile(), entry, guards, gm, entry_source,
                       time.perf_counter() - started)

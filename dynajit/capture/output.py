@@ -156,14 +156,19 @@ class OutputCode:
         effects = self.side_effect_lines()
         return effects, self.rebuild(return_vt)
 
-    def assemble(self, effects: list[str], result: str,
-                 compiled_graph: Any) -> tuple[types.FunctionType, str]:
+    def assemble(self, effects: list[str], result: str, compiled_graph: Any,
+                 graph_module: Any) -> tuple[types.FunctionType, str]:
         input_exprs = [self.source_expr(source) for source, _ in self.ctx.inputs]
         self.namespace["__compiled"] = compiled_graph
+        self.namespace["__annotate"] = lambda e: annotate_exception(e, graph_module)
         name = f"__compiled_{self.fn.__code__.co_name}_{next(_counter)}"
         lines = [f"def {name}({', '.join(self.arg_names)}):"]
         if self.outputs:
-            lines.append(f"    __o = __compiled({', '.join(input_exprs)})")
+            lines.append("    try:")
+            lines.append(f"        __o = __compiled({', '.join(input_exprs)})")
+            lines.append("    except Exception as __e:")
+            lines.append("        __annotate(__e)")
+            lines.append("        raise")
         lines += [f"    {line}" for line in effects]
         lines.append(f"    return {result}")
         source = "\n".join(lines) + "\n"
@@ -171,3 +176,17 @@ class OutputCode:
         linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
         exec(compile(source, filename, "exec"), self.namespace)
         return self.namespace[name], source
+
+
+def annotate_exception(exc: BaseException, graph_module: Any) -> None:
+    """Name the user's line an exception raised by compiled code comes from: the graph
+    line in the traceback maps to a node, whose ``source`` is the user's file:line."""
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == graph_module.filename:
+            node = graph_module.node_at_line(tb.tb_lineno)
+            if node is not None and node.source:
+                exc.add_note(f"dynajit: raised by compiled code for {node.source} "
+                             f"(graph node '{node.name}', op {node.target.name})")
+            return
+        tb = tb.tb_next

@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import linecache
 import math
+import types
 from typing import Any
 
 import numpy as np
@@ -66,8 +67,10 @@ class _Source:
 
 def python_source(graph: Graph, impl_of: Any = None) -> tuple[str, dict[str, Any]]:
     """Source of ``forward`` for ``graph`` and the globals it needs. ``impl_of(op)`` picks
-    the callable each op runs (default: the op's eager NumPy implementation)."""
+    the callable each op runs (default: the op's eager NumPy implementation). The globals
+    include ``__line_nodes__``: line number -> the node computed on that line."""
     src = _Source()
+    line_nodes: dict[int, Node] = {}
     params = ["self"] + [f'{p.name}: "{p.meta}"' for p in graph.placeholders]
     lines = [f"def forward({', '.join(params)}):"]
     for node in graph.nodes:
@@ -86,8 +89,10 @@ def python_source(graph: Graph, impl_of: Any = None) -> tuple[str, dict[str, Any
             rhs = f"{fname}({', '.join(parts)})"
         where = f"  # {meta_str(node.meta)}" + (f"  ({node.source})" if node.source else "")
         lines.append(f"    {node.name} = {rhs}{where}")
+        line_nodes[len(lines)] = node
     if len(lines) == 1 or graph.output_node is None:
         lines.append("    return None")
+    src.globals["__line_nodes__"] = line_nodes
     return "\n".join(lines) + "\n", src.globals
 
 
@@ -105,12 +110,16 @@ class GraphModule:
             lines = self.code.splitlines(keepends=True)
             linecache.cache[self.filename] = (len(self.code), None, lines, self.filename)
         exec(compile(self.code, self.filename, "exec"), namespace)
-        self._forward = namespace["forward"]
+        # A bound method of the generated function: calling it costs one Python call.
+        self.forward = types.MethodType(namespace["forward"], self)
+        self.line_nodes: dict[int, Node] = namespace["__line_nodes__"]
 
-    def forward(self, *args: Any) -> Any:
-        return self._forward(self, *args)
+    def __call__(self, *args: Any) -> Any:
+        return self.forward(*args)
 
-    __call__ = forward
+    def node_at_line(self, lineno: int) -> Node | None:
+        """The node whose value line ``lineno`` of the generated source computes."""
+        return self.line_nodes.get(lineno)
 
     def __del__(self) -> None:
         linecache.cache.pop(getattr(self, "filename", None), None)
