@@ -45,11 +45,8 @@ def _arg_shape(shape: tuple, axis: int | None, keepdims: bool) -> tuple:
 
 
 def _scan_shape(shape: tuple, axis: int | None) -> tuple:
-    if axis is None:
-        n = 1
-        for s in shape:
-            n = n * s
-        return (n,)
+    if axis is None:  # the flattened array
+        return (_reduced_size(shape, tuple(range(len(shape)))),)
     return tuple(shape)
 
 
@@ -145,8 +142,9 @@ def _given(**kwargs: Any) -> dict:
 def _compute(fn: Callable[..., Any], a: Any, shape: tuple, out_dtype: np.dtype | None,
              **kwargs: Any) -> Any:
     """``fn(a, **kwargs)``; with ``out_dtype``, what NumPy writes into a fresh out= array of
-    that dtype (reductions compute in out's dtype and cast unsafely; std's sqrt and argmax
-    check their own casting rules)."""
+    that dtype. Which loop NumPy picks and how it casts into out differ per function (the
+    reductions cast unsafely, std's sqrt with same_kind, argmax needs a safe cast from out
+    to intp; mean divides inside out), so only NumPy's own call with an out is exact."""
     if out_dtype is None:
         return fn(a, **kwargs)
     out = np.zeros(shape, out_dtype)
