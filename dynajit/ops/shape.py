@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from numpy.exceptions import AxisError
 
+from dynajit.errors import Unsupported
 from dynajit.graph.graph import Node
 from dynajit.graph.meta import TensorMeta
 from dynajit.ops.registry import Bound, OpDef, attribute, binds, register
@@ -137,13 +138,11 @@ def _check_order(order: Any, what: str) -> None:
 
 
 # ------------------------------------------------------------------------------ reshape
-def _shape_text(shape: tuple) -> str:
-    return "(" + ",".join("newaxis" if s < 0 else str(s) for s in shape) + ")"
-
-
 def _resolve_shape(size: Any, dims: tuple[int, ...]) -> tuple[int, ...]:
     """``dims`` with its one negative entry (any negative is "unknown") inferred; NumPy's
     ValueError when the sizes do not match."""
+    shown = "(" + ",".join("newaxis" if d < 0 else str(d) for d in dims) + ")"
+    mismatch = ValueError(f"cannot reshape array of size {size} into shape {shown}")
     unknown = None
     known = 1
     for i, d in enumerate(dims):
@@ -154,15 +153,13 @@ def _resolve_shape(size: Any, dims: tuple[int, ...]) -> tuple[int, ...]:
             continue
         known = known * d
         if known > _INTP_MAX:
-            raise ValueError(f"cannot reshape array of size {size} into shape "
-                             f"{_shape_text(dims)}")
+            raise mismatch
     if unknown is None:
         if known != size:
-            raise ValueError(f"cannot reshape array of size {size} into shape "
-                             f"{_shape_text(dims)}")
+            raise mismatch
         return dims
     if known == 0 or (size // known) * known != size:
-        raise ValueError(f"cannot reshape array of size {size} into shape {_shape_text(dims)}")
+        raise mismatch
     return dims[:unknown] + (size // known,) + dims[unknown + 1:]
 
 
@@ -544,9 +541,7 @@ def _bind_stack(arrays, axis=0, out=None, *, dtype=None, casting="same_kind"):
     if seq is None:
         return None
     kwargs = _join_options(out, dtype, casting, "np.stack")
-    if not seq:
-        raise ValueError("need at least one array to stack")
-    if len({a.meta.shape for a in seq}) != 1:
+    if len({a.meta.shape for a in seq}) != 1:  # NumPy checks the shapes before the axis
         raise ValueError("all input arrays must have the same shape")
     return Bound(STACK, (seq, _axis_index(axis, seq[0].meta.ndim + 1)), kwargs)
 
@@ -575,8 +570,8 @@ SPLIT = register(OpDef(
 ))
 
 
-def _split_bounds(a: Node, indices_or_sections: Any, axis: Any, equal: bool,
-                  what: str) -> tuple:
+def _bind_split_to(a: Node, indices_or_sections: Any, axis: Any, equal: bool,
+                   what: str) -> Bound:
     """NumPy's split points (``array_split``'s logic, with ``split``'s equal-division check)
     as clipped (start, stop) pairs."""
     _reject_data((indices_or_sections, axis), f"{what}: indices_or_sections or axis")
@@ -597,28 +592,25 @@ def _split_bounds(a: Node, indices_or_sections: Any, axis: Any, equal: bool,
             points.append(points[-1] + each + (1 if i < extras else 0))
     else:
         points = [0] + [operator.index(i) for i in indices_or_sections] + [n]
-    _axis_index(axis, len(shape))
     bounds = []
     for start, stop in zip(points[:-1], points[1:]):
         start, stop, _ = slice(start, stop).indices(n)
         bounds.append((start, max(start, stop)))
-    return tuple(bounds)
+    return Bound(SPLIT, (a, tuple(bounds), _axis_index(axis, len(shape))), {})
 
 
 @binds(np.split, op=SPLIT)
 def _bind_split(ary, indices_or_sections, axis=0):
     if not isinstance(ary, Node):
         return None
-    bounds = _split_bounds(ary, indices_or_sections, axis, True, "np.split")
-    return Bound(SPLIT, (ary, bounds, _axis_index(axis, ary.meta.ndim)), {})
+    return _bind_split_to(ary, indices_or_sections, axis, True, "np.split")
 
 
 @binds(np.array_split, op=SPLIT)
 def _bind_array_split(ary, indices_or_sections, axis=0):
     if not isinstance(ary, Node):
         return None
-    bounds = _split_bounds(ary, indices_or_sections, axis, False, "np.array_split")
-    return Bound(SPLIT, (ary, bounds, _axis_index(axis, ary.meta.ndim)), {})
+    return _bind_split_to(ary, indices_or_sections, axis, False, "np.array_split")
 
 
 # ------------------------------------------------------------------------------ tile
@@ -688,8 +680,8 @@ def _repeat_count(value: Any, what: str) -> int:
     try:
         count = operator.index(value)
     except TypeError:
-        reject(True, f"{what}: repeats must be integers (NumPy would cast "
-                     f"{type(value).__name__} counts)")
+        raise Unsupported(f"{what}: repeats must be integers (NumPy would cast "
+                          f"{type(value).__name__} counts)") from None
     if not -_INTP_MAX - 1 <= count <= _INTP_MAX:
         raise OverflowError("Python int too large to convert to C long")
     return count
