@@ -166,8 +166,8 @@ class TraceContext:
                            for k, v in value.items()}, source)
         if isinstance(value, (types.FunctionType, types.BuiltinFunctionType, np.ufunc, type,
                               types.MethodDescriptorType, types.WrapperDescriptorType,
-                              types.MethodWrapperType)) or callable(value) and not hasattr(
-                                  value, "__dict__"):
+                              types.MethodWrapperType)) or is_numpy_callable(value) or (
+                                  callable(value) and not hasattr(value, "__dict__")):
             self.guard("id", source, value)
             return CallableVT(value, source)
         if isinstance(value, types.MethodType):

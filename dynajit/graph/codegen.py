@@ -40,9 +40,10 @@ class _Source:
     def literal(self, value: Any) -> str:
         if isinstance(value, Node):
             return value.name
-        if value is None or value is Ellipsis or isinstance(value, (bool, int, str)):
+        # Exact types: NumPy scalars subclass float/int but do not print as Python code.
+        if value is None or value is Ellipsis or type(value) in (bool, int, str):
             return repr(value)
-        if isinstance(value, float):
+        if type(value) is float:
             if math.isnan(value):
                 return "nan"
             if math.isinf(value):

@@ -54,21 +54,39 @@ UFUNC_OPS: dict[str, OpDef] = {}
 
 
 def _ufunc_impl(ufunc: np.ufunc) -> Callable[..., Any]:
-    """Eager implementation with the ufunc's fixed arity (so signatures can be checked)."""
+    """Eager implementation with the ufunc's fixed arity (so signatures can be checked).
+    ``out_dtype`` (from ``out=``) is passed to NumPy as an output array of that dtype,
+    because NumPy picks the loop with the output in view (``np.square(c64, out=c128)``
+    computes in complex128); ``copy_into`` then writes the result into the real target."""
+    def run(inputs: tuple, dtype: Any, out_dtype: Any) -> Any:
+        # Keywords only when given: NumPy's scalar fast path (taken without keywords)
+        # rounds complex64 differently from its loops, and eager code takes it.
+        kwargs: dict[str, Any] = {} if dtype is None else {"dtype": dtype}
+        if out_dtype is not None:
+            shape = np.broadcast_shapes(*(np.shape(x) for x in inputs))
+            kwargs["out"] = np.empty(shape, out_dtype)
+        return ufunc(*inputs, **kwargs)
+
     if ufunc.nin == 1:
-        def impl(x, *, dtype=None):
-            return ufunc(x, dtype=dtype)
+        def impl(x, *, dtype=None, out_dtype=None):
+            return run((x,), dtype, out_dtype)
     else:
-        def impl(x1, x2, *, dtype=None):
-            return ufunc(x1, x2, dtype=dtype)
+        def impl(x1, x2, *, dtype=None, out_dtype=None):
+            return run((x1, x2), dtype, out_dtype)
     impl.__name__ = ufunc.__name__
     return impl
 
 
 def _ufunc_meta_rule(ufunc: np.ufunc) -> Callable[..., Any]:
-    def rule(*inputs: Any, dtype: np.dtype | None = None) -> Any:
+    def rule(*inputs: Any, dtype: np.dtype | None = None,
+             out_dtype: np.dtype | None = None) -> Any:
         shape = broadcast_shapes(*(m.shape for m in inputs if isinstance(m, TensorMeta)))
-        result = probe(ufunc, *inputs, dtype=dtype)
+        if out_dtype is None:
+            result = probe(ufunc, *inputs, dtype=dtype)
+        else:
+            out = TensorMeta((1,) * len(shape), out_dtype)
+            result = probe(ufunc, *inputs, dtype=dtype, out=out)
+            return TensorMeta(shape, result.dtype)
         if ufunc.nout == 1:
             return meta_like(result, shape)
         return tuple(meta_like(r, shape) for r in result)
@@ -106,6 +124,8 @@ def _bind_ufunc_call(op: OpDef, ufunc: np.ufunc, args: tuple, out: Any, where: A
     dt = check_dtype_arg(dtype)
     if dt is not None:
         kwargs["dtype"] = dt
+    if out is not None:
+        kwargs["out_dtype"] = out.meta.dtype
     return Bound(op, tuple(args), kwargs, out=out)
 
 
@@ -221,7 +241,8 @@ def _power(base: Any, exponent: Any, out: Node | None = None) -> Bound | None:
         elif type(exponent) is float and exponent == 0.5:
             fast = np.sqrt
         if fast is not None:
-            return Bound(ufunc_op(fast), (base,), {}, out=out)
+            kwargs = {} if out is None else {"out_dtype": out.meta.dtype}
+            return Bound(ufunc_op(fast), (base,), kwargs, out=out)
     return _binary(np.power, base, exponent, out=out)
 
 
