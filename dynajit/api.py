@@ -7,6 +7,7 @@ import functools
 import os
 import sys
 import sysconfig
+import threading
 import types
 import warnings
 from collections.abc import Callable
@@ -85,7 +86,8 @@ class _Callback:
                 return entry.entry
         entry = convert_frame.compile_frame(func, args, self.backend, self.fullgraph)
         if entry is None:
-            _hook.mark_skip(code)
+            if convert_frame.cache_of(code).failure is not None:
+                _hook.mark_skip(code)  # never compilable: stop asking
             return None
         _hook.mark_skip(entry.entry.__code__)
         _hook.mark_skip(entry.guard.__code__)
@@ -131,6 +133,8 @@ def compile(fn: Callable | None = None, *, backend: str | Callable = "eager",
 
     @functools.wraps(fn)
     def compiled(*args: Any, **kwargs: Any) -> Any:
+        if getattr(_DISABLED, "depth", 0):
+            return fn(*args, **kwargs)
         prior = _hook.set_callback(callback)
         try:
             return fn(*args, **kwargs)
@@ -142,15 +146,21 @@ def compile(fn: Callable | None = None, *, backend: str | Callable = "eager",
     return compiled
 
 
+_DISABLED = threading.local()
+
+
 class _Disable(contextlib.ContextDecorator):
-    """Run a block or function eagerly even inside a compiled function."""
+    """Run a block or function eagerly, compiled functions called inside included."""
 
     def __enter__(self) -> _Disable:
-        self._prior = _hook.set_callback(None)
+        _DISABLED.depth = getattr(_DISABLED, "depth", 0) + 1
+        self._prior = _hook.set_callback(None) if _hook.AVAILABLE else None
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        _hook.set_callback(self._prior)
+        _DISABLED.depth -= 1
+        if _hook.AVAILABLE:
+            _hook.set_callback(self._prior)
 
 
 def disable(fn: Callable | None = None) -> Any:
@@ -167,6 +177,7 @@ def disable(fn: Callable | None = None) -> Any:
 
     if _hook.AVAILABLE:
         _hook.mark_skip(eager.__code__)
+    eager._dynajit_disabled = True  # type: ignore[attr-defined]
     return eager
 
 

@@ -27,6 +27,10 @@ class Config:
     # Bytecode instructions one trace may execute (bounds long Python loops).
     max_trace_instructions: int = 200_000
 
+    def patch(self, **changes: object) -> contextlib.AbstractContextManager[Config]:
+        """``with dynajit.config.patch(cache_size_limit=2):`` (see the module's patch)."""
+        return patch(**changes)
+
 
 def _from_env(cfg: Config) -> Config:
     for field in dataclasses.fields(cfg):

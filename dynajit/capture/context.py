@@ -121,14 +121,19 @@ class TraceContext:
 
     def _wrap(self, value: Any, source: Any) -> VT:
         seen = self._by_id.get(id(value))
-        mutable = isinstance(value, (np.ndarray, list, dict)) or not isinstance(
-            value, (*_CONSTANT_TYPES, np.generic, tuple, type, types.FunctionType,
-                    types.BuiltinFunctionType, types.ModuleType, np.ufunc))
+        # Arrays read through two sources become two graph inputs (reads do not care about
+        # aliasing; writes are checked in check_written_inputs_disjoint). Other mutable
+        # objects must keep one identity.
+        mutable = isinstance(value, (list, dict)) or not isinstance(
+            value, (*_CONSTANT_TYPES, np.ndarray, np.generic, tuple, type,
+                    types.FunctionType, types.BuiltinFunctionType, types.ModuleType,
+                    np.ufunc)) and not is_numpy_callable(value)
         if seen is not None and mutable:
             first_source, vt = seen
             if first_source is not None and source is not None and first_source != source:
-                raise Unsupported(f"{source} is the same object as {first_source} (passing "
-                                  "one mutable object twice is not supported yet)")
+                raise input_dependent(f"{source} is the same object as {first_source} "
+                                      "(one mutable object reached two ways is not "
+                                      "supported yet)")
             return vt
         vt = self._new_tracker(value, source)
         if mutable:
@@ -139,12 +144,13 @@ class TraceContext:
     def _new_tracker(self, value: Any, source: Any) -> VT:
         if type(value) is np.ndarray:
             if value.dtype.kind not in "biufc":
-                raise Unsupported(f"{source}: arrays of dtype {value.dtype} are not supported")
+                raise input_dependent(f"{source}: arrays of dtype {value.dtype} are not "
+                                      "supported")
             self.guard("array", source, value)
             return self._input(value, source)
         if isinstance(value, np.ndarray):
-            raise Unsupported(f"{source}: ndarray subclass {type(value).__name__} is not "
-                              "supported")
+            raise input_dependent(f"{source}: ndarray subclass {type(value).__name__} is "
+                                  "not supported")
         if isinstance(value, np.generic) and value.dtype.kind in "biufc":
             self.guard("scalar", source, value)
             return self._input(value, source)
@@ -204,12 +210,16 @@ class TraceContext:
         written = [vt for _, vt in self.inputs if vt.node is not vt.original]
         if not written:
             return
+        for (source, vt), value in zip(self.inputs, self.input_values):
+            if vt.node is not vt.original and not value.flags.writeable:
+                raise input_dependent(f"{source} is read-only and the function writes into "
+                                      "it (eager code raises ValueError)")
         arrays = [v for v in self.input_values if isinstance(v, np.ndarray)]
         for i, a in enumerate(arrays):
             for b in arrays[i + 1:]:
                 if np.shares_memory(a, b):
-                    raise Unsupported("an input array written in place overlaps another "
-                                      "input array (aliasing is not modelled yet)")
+                    raise input_dependent("an input array written in place overlaps another "
+                                          "input array (aliasing is not modelled yet)")
 
     # ------------------------------------------------------------------------- globals
     def load_global(self, f_globals: dict, name: str, globals_source: Any) -> VT:
@@ -282,7 +292,12 @@ class TraceContext:
             raise Unsupported(f"property {type(target).__name__}.{name} is not supported")
         instance_dict = getattr(target, "__dict__", {})
         if name not in instance_dict and isinstance(cls_attr, types.FunctionType):
-            # A method: the object's type is guarded, so the class attribute is fixed.
+            # A method: the object's type is guarded, so the class attribute is fixed; the
+            # instance's own attribute names are guarded too, so an instance attribute
+            # shadowing the method later is noticed.
+            if obj.source is not None and hasattr(target, "__dict__"):
+                self.guard("dict_keys", AttrSource(obj.source, "__dict__"),
+                           tuple(instance_dict))
             return CallableVT(cls_attr, AttrSource(AttrSource(obj.source, "__class__"), name)
                               if obj.source is not None else None, self_vt=obj)
         if name not in instance_dict and isinstance(cls_attr, (staticmethod, classmethod)):
@@ -402,6 +417,10 @@ class TraceContext:
         return IteratorVT(self.unpack(vt))
 
     def is_same(self, a: VT, b: VT) -> bool:
+        if (isinstance(a, ArrayVT) and isinstance(b, ArrayVT) and a is not b
+                and a.source is not None and b.source is not None):
+            raise Unsupported(f"`is` between input arrays {a.source} and {b.source} (their "
+                              "identity is not guarded)")
         if isinstance(a, ConstVT) and isinstance(b, ConstVT):
             return a.value is b.value
         if isinstance(a, ObjectVT) and isinstance(b, ObjectVT):
@@ -426,10 +445,26 @@ class TraceContext:
             return self.inline(fn.code, fn.globals, list(fn.defaults), dict(fn.kwdefaults),
                                list(fn.closure), args, kwargs, fn.globals_source)
         if isinstance(fn, ObjectVT):
+            call = inspect.getattr_static(type(fn.obj), "__call__", None)
+            if isinstance(call, types.FunctionType):
+                self.guard("dict_keys", AttrSource(fn.source, "__dict__"),
+                           tuple(getattr(fn.obj, "__dict__", {})))
+                return self.inline_function(call, AttrSource(AttrSource(
+                    fn.source, "__class__"), "__call__") if fn.source is not None else None,
+                    [fn, *args], kwargs)
             raise Unsupported(f"calling a {type(fn.obj).__name__} object")
         if not isinstance(fn, CallableVT):
             raise Unsupported(f"calling {fn}")
         target = fn.fn
+        if getattr(target, "_dynajit_disabled", False):
+            raise Unsupported(f"{target.__qualname__} is marked @dynajit.disable")
+        original = getattr(target, "_dynajit_original", None)
+        if original is not None:  # a dynajit.compile wrapper: trace what it wraps
+            return self.inline_function(original, AttrSource(fn.source, "_dynajit_original")
+                                        if fn.source is not None else None, args, kwargs)
+        if target in _SEQUENCE_OPERATORS and len(args) == 2 and any(
+                isinstance(a, SequenceVT) for a in args):
+            return self._sequence_operator(target, args)
         if fn.self_vt is not None:
             if isinstance(fn.self_vt, (SequenceVT, DictVT)):
                 return self._container_method(fn.self_vt, target, args, kwargs)
@@ -448,6 +483,24 @@ class TraceContext:
                                                        kwargs.values()):
             return self._fold(target, args, kwargs)
         raise Unsupported(f"call to {describe_callable(target)} is not supported while tracing")
+
+    def _sequence_operator(self, target: Any, args: list[VT]) -> VT:
+        """``+``/``*``/``+=`` on lists and tuples: Python's semantics, item by item."""
+        a, b = args
+        if target in (operator.add, operator.iadd) and isinstance(a, SequenceVT) and \
+                isinstance(b, SequenceVT) and a.kind is b.kind:
+            if target is operator.iadd and a.kind is list:
+                self.list_mutated(a).items.extend(b.items)
+                return a
+            return SequenceVT(a.kind, a.items + b.items)
+        if target in (operator.iadd,) and isinstance(a, SequenceVT) and a.kind is list:
+            self.list_mutated(a).items.extend(self.unpack(b))
+            return a
+        if target in (operator.mul, operator.imul):
+            seq, times = (a, b) if isinstance(a, SequenceVT) else (b, a)
+            if isinstance(times, ConstVT) and type(times.value) is int:
+                return SequenceVT(seq.kind, seq.items * times.value)
+        raise Unsupported(f"{describe_callable(target)} on {a} and {b}")
 
     def _registry_call(self, target: Any, args: list[VT], kwargs: dict[str, VT]) -> VT | None:
         g_args = tuple(_to_graph(a) for a in args)
@@ -603,8 +656,15 @@ class TraceContext:
             if source is None:
                 raise Unsupported(f"cannot guard the globals of {fn.__qualname__}")
             globals_source = AttrSource(source, "__globals__")
-        defaults = [self._from_python(d) for d in (fn.__defaults__ or ())]
-        kwdefaults = {k: self._from_python(v) for k, v in (fn.__kwdefaults__ or {}).items()}
+        if source is not None:
+            defaults = [self.wrap(d, ItemSource(AttrSource(source, "__defaults__"), i))
+                        for i, d in enumerate(fn.__defaults__ or ())]
+            kwdefaults = {k: self.wrap(v, ItemSource(AttrSource(source, "__kwdefaults__"), k))
+                          for k, v in (fn.__kwdefaults__ or {}).items()}
+        else:
+            defaults = [self._from_python(d) for d in (fn.__defaults__ or ())]
+            kwdefaults = {k: self._from_python(v)
+                          for k, v in (fn.__kwdefaults__ or {}).items()}
         return self.inline(fn.__code__, fn.__globals__, defaults, kwdefaults, cells, args,
                            kwargs, globals_source)
 
@@ -638,6 +698,17 @@ def closure_cell_of(function_source: Any, index: int) -> Any:
     """The contents of closure cell ``index`` of the function read from ``function_source``."""
     return AttrSource(ItemSource(AttrSource(function_source, "__closure__"), index),
                       "cell_contents")
+
+
+_SEQUENCE_OPERATORS = {operator.add, operator.iadd, operator.mul, operator.imul}
+
+
+def input_dependent(reason: str) -> Unsupported:
+    """An Unsupported that depends on this call's inputs (an ndarray subclass, an object
+    passed twice): the frame runs eagerly this time but may compile for other inputs."""
+    e = Unsupported(reason)
+    e.input_dependent = True
+    return e
 
 
 def bind_arguments(code: types.CodeType, defaults: list[VT], kwdefaults: dict[str, VT],
@@ -878,7 +949,28 @@ def _type_builtin(ctx: TraceContext, args: list[VT], kwargs: dict) -> VT:
     return CallableVT(args[0].python_type())
 
 
+def _hasattr_builtin(ctx: TraceContext, args: list[VT], kwargs: dict) -> VT:
+    obj, name = args[0], args[1].constant()
+    if isinstance(obj, ObjectVT) and not isinstance(obj.obj, types.ModuleType):
+        if hasattr(obj.obj, name):
+            ctx.getattr(obj, name)  # guards what was found
+            return ConstVT(True)
+        if obj.source is not None and hasattr(obj.obj, "__dict__"):
+            # Absent now: the type is guarded (class attributes), and so are the
+            # instance's attribute names.
+            ctx.guard("dict_keys", AttrSource(obj.source, "__dict__"),
+                      tuple(obj.obj.__dict__))
+            return ConstVT(False)
+        raise Unsupported(f"hasattr on a {type(obj.obj).__name__} object without a source")
+    try:
+        ctx.getattr(obj, name)
+    except Unsupported:
+        return ConstVT(False)
+    return ConstVT(True)
+
+
 _SPECIAL_CALLS: dict[Any, Any] = {
+    hasattr: _hasattr_builtin,
     len: _len,
     isinstance: _isinstance,
     float: _data_dependent("float"),

@@ -5,6 +5,7 @@ code object (at most ``config.cache_size_limit``, then the code runs eagerly).""
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 import types
 import warnings
@@ -40,6 +41,7 @@ class CodeCache:
     entries: list[CacheEntry] = dataclasses.field(default_factory=list)
     recompile_reasons: list[list[str]] = dataclasses.field(default_factory=list)
     failure: str | None = None  # why the code runs eagerly from now on
+    input_failures: list[str] = dataclasses.field(default_factory=list)  # ran eagerly once
     hits: int = 0
     misses: int = 0
 
@@ -113,9 +115,24 @@ def lookup(fn: types.FunctionType, flat_args: tuple) -> CacheEntry | None:
     return None
 
 
+_COMPILE_LOCK = threading.RLock()
+
+
 def compile_frame(fn: types.FunctionType, flat_args: tuple, backend: Any,
                   fullgraph: bool) -> CacheEntry | None:
-    """The miss path: a new entry for these arguments, or None to run the frame eagerly."""
+    """The miss path: a new entry for these arguments, or None to run the frame eagerly
+    (``cache_of(code).failure`` then says why, unless the reason only concerns these
+    inputs). One thread compiles at a time; a thread that waited reuses what the other
+    compiled when its guards pass."""
+    with _COMPILE_LOCK:
+        entry = lookup(fn, flat_args)
+        if entry is not None:
+            return entry
+        return _compile_frame(fn, flat_args, backend, fullgraph)
+
+
+def _compile_frame(fn: types.FunctionType, flat_args: tuple, backend: Any,
+                   fullgraph: bool) -> CacheEntry | None:
     cache = cache_of(fn.__code__)
     if cache.failure is not None:
         return None
@@ -138,7 +155,10 @@ def compile_frame(fn: types.FunctionType, flat_args: tuple, backend: Any,
     except Unsupported as e:
         if fullgraph:
             raise
-        cache.failure = str(e)
+        if getattr(e, "input_dependent", False):
+            cache.input_failures.append(str(e))
+        else:
+            cache.failure = str(e)
         return None
     except Exception as e:  # noqa: BLE001 - a compiler bug must not become the user's error
         if config.raise_on_compile_error:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import linecache
+import re
 import types
 from typing import Any
 
@@ -50,6 +51,10 @@ class OutputCode:
         self.outputs: list[Node] = []
         self._output_index: dict[Node, int] = {}
         self._k = 0
+        # Every source the entry reads is read once, into a temporary, before the graph
+        # runs and before any side effect (``o.a, o.b = o.b, o.a`` must see old values).
+        self.reads: list[str] = []
+        self._read_names: dict[Any, str] = {}
 
     # ------------------------------------------------------------------------- expressions
     def source_expr(self, source: Any) -> str:
@@ -64,6 +69,16 @@ class OutputCode:
         if isinstance(source, ItemSource):
             return f"{self.source_expr(source.obj)}[{source.key!r}]"
         raise Unsupported(f"no expression for source {source}")
+
+    def read(self, source: Any) -> str:
+        """A name holding the value of ``source`` as it was when the frame started."""
+        if isinstance(source, LocalSource):
+            return source.var  # arguments are never rebound by the entry
+        name = self._read_names.get(source)
+        if name is None:
+            name = self._read_names[source] = f"__r{len(self._read_names)}"
+            self.reads.append(f"{name} = {self.source_expr(source)}")
+        return name
 
     def constant(self, value: Any) -> str:
         if value is None or isinstance(value, (bool, str)) or (
@@ -84,7 +99,7 @@ class OutputCode:
         """Python expression for the value ``vt`` stands for, after the graph has run."""
         if isinstance(vt, ArrayVT):
             if vt.source is not None:
-                return self.source_expr(vt.source)  # the input object itself (identity)
+                return self.read(vt.source)  # the input object itself (identity)
             if vt.node.kind == "constant":
                 value = vt.node.target
                 return f"{self.constant(value)}.copy()" if isinstance(
@@ -94,14 +109,14 @@ class OutputCode:
             return self.constant(vt.value)
         if isinstance(vt, SequenceVT):
             if vt.source is not None:
-                return self.source_expr(vt.source)
+                return self.read(vt.source)
             inner = ", ".join(self.rebuild(i) for i in vt.items)
             if vt.kind is tuple:
                 return f"({inner},)" if len(vt.items) == 1 else f"({inner})"
             return f"[{inner}]"
         if isinstance(vt, DictVT):
             if vt.source is not None:
-                return self.source_expr(vt.source)
+                return self.read(vt.source)
             return "{" + ", ".join(f"{self.constant(k)}: {self.rebuild(v)}"
                                    for k, v in vt.items.items()) + "}"
         if isinstance(vt, SliceVT):
@@ -109,9 +124,9 @@ class OutputCode:
         if isinstance(vt, ObjectVT):
             if vt.source is None:
                 raise Unsupported("returning an object the trace created")
-            return self.source_expr(vt.source)
+            return self.read(vt.source)
         if isinstance(vt, CallableVT) and vt.self_vt is None:
-            return self.source_expr(vt.source) if vt.source is not None else self.constant(
+            return self.read(vt.source) if vt.source is not None else self.constant(
                 vt.fn)
         raise Unsupported(f"cannot return {vt} from compiled code")
 
@@ -120,12 +135,12 @@ class OutputCode:
         lines = []
         for source, vt in self.ctx.inputs:
             if vt.node is not vt.original:
-                lines.append(f"__copyto({self.source_expr(source)}, "
+                lines.append(f"__copyto({self.read(source)}, "
                              f"{self.graph_output(vt.node)})")
         for vt in self.ctx.mutated_containers.values():
             if vt.source is None:
                 continue
-            target = self.source_expr(vt.source)
+            target = self.read(vt.source)
             if isinstance(vt, SequenceVT):
                 items = ", ".join(self._rebuild_item(i) for i in vt.items)
                 lines.append(f"{target}[:] = [{items}]")
@@ -135,10 +150,9 @@ class OutputCode:
                 lines.append(f"{target}.clear()")
                 lines.append(f"{target}.update({{{items}}})")
         for obj, name, value in self.ctx.attr_stores.values():
-            lines.append(f"{self.source_expr(obj.source)}.{name} = {self._rebuild_item(value)}")
+            lines.append(f"{self.read(obj.source)}.{name} = {self._rebuild_item(value)}")
         for globals_source, name, value in self.ctx.global_stores.values():
-            target = ("__globals" if globals_source is None
-                      else self.source_expr(globals_source))
+            target = "__globals" if globals_source is None else self.read(globals_source)
             lines.append(f"{target}[{name!r}] = {self._rebuild_item(value)}")
         for cell, value in self.ctx.cell_stores.values():
             lines.append(f"{self.source_expr(cell.source)} = {self._rebuild_item(value)}")
@@ -158,11 +172,13 @@ class OutputCode:
 
     def assemble(self, effects: list[str], result: str, compiled_graph: Any,
                  graph_module: Any) -> tuple[types.FunctionType, str]:
-        input_exprs = [self.source_expr(source) for source, _ in self.ctx.inputs]
+        input_exprs = [self.read(source) for source, _ in self.ctx.inputs]
         self.namespace["__compiled"] = compiled_graph
         self.namespace["__annotate"] = lambda e: annotate_exception(e, graph_module)
-        name = f"__compiled_{self.fn.__code__.co_name}_{next(_counter)}"
+        safe = re.sub(r"\W", "_", self.fn.__code__.co_name)  # "<lambda>" is not a name
+        name = f"__compiled_{safe}_{next(_counter)}"
         lines = [f"def {name}({', '.join(self.arg_names)}):"]
+        lines += [f"    {line}" for line in self.reads]
         if self.outputs:
             lines.append("    try:")
             lines.append(f"        __o = __compiled({', '.join(input_exprs)})")

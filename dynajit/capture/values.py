@@ -114,12 +114,11 @@ class SequenceVT(VT):
         return bool(self.items)
 
     def is_constant(self) -> bool:
-        return self.kind is tuple and all(i.is_constant() for i in self.items)
+        return all(i.is_constant() for i in self.items)
 
     def constant(self) -> Any:
-        if self.kind is not tuple:
-            raise Unsupported("a list is not a constant")
-        return tuple(i.constant() for i in self.items)
+        """The value (a fresh list for lists: only passed to calls that do not keep it)."""
+        return self.kind(i.constant() for i in self.items)
 
     def __repr__(self) -> str:
         return f"{self.kind.__name__}VT({self.items})"

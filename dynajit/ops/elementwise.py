@@ -219,6 +219,10 @@ for _name, _ufunc in _UNARY_OPERATORS.items():
         lambda a, _u=_ufunc: Bound(ufunc_op(_u), (a,), {}) if is_array(a) else None)
 
 
+binds(np.ndarray.conj, np.ndarray.conjugate, op=ufunc_op(np.conjugate))(
+    lambda self: Bound(ufunc_op(np.conjugate), (self,), {}))
+
+
 def _bind_divmod(a: Any, b: Any) -> Bound | None:
     return _binary(np.divmod, a, b)
 

@@ -84,6 +84,13 @@ def _classify(entry: Any, where: str) -> tuple[str, Any]:
     return "int", entry
 
 
+def _prod(shape: tuple) -> Any:
+    n = 1
+    for size in shape:
+        n = n * size
+    return n
+
+
 def _check_int(value: Any, size: int, axis: int) -> int:
     i = operator.index(value)
     if not -size <= i < size:
@@ -119,14 +126,19 @@ def _slice_index(value: slice, size: int, where: str) -> tuple[slice, int]:
     return slice(start, None if stop < 0 else stop, step), length
 
 
-def parse_index(x: TensorMeta, key: Any, where: str) -> ParsedIndex:
+def parse_index(x: TensorMeta, key: Any, where: str, check_arrays: bool = True) -> ParsedIndex:
     """Resolve ``x[key]`` by NumPy's rules, raising NumPy's errors (IndexError for invalid or
     out-of-bounds literal indices; integer arrays are checked by the implementation when it
-    runs)."""
+    runs). ``check_arrays=False`` leaves out the bounds of literal index lists, which NumPy
+    checks last (after the value of an assignment), and leaves them as ndarrays."""
     raw = key if type(key) is tuple else (key,)
-    kinds, raw = zip(*(_classify(e, where) for e in raw)) if raw else ((), ())
-    if kinds.count("ellipsis") > 1:
-        raise IndexError("an index can only have a single ellipsis ('...')")
+    classified = []
+    for entry in raw:
+        classified.append(_classify(entry, where))
+        if entry is Ellipsis and any(e is Ellipsis for _, e in classified[:-1]):
+            raise IndexError("an index can only have a single ellipsis ('...')")
+    kinds = [kind for kind, _ in classified]
+    raw = tuple(entry for _, entry in classified)
     consumed = sum(k in ("int", "slice", "array", "list") for k in kinds)
     if x.scalar and consumed:
         raise IndexError("invalid index to scalar variable.")
@@ -172,8 +184,6 @@ def parse_index(x: TensorMeta, key: Any, where: str) -> ParsedIndex:
                 parts.append(_ADVANCED)
         dim += 1
     parts.append(x.shape[dim:])
-    for i, arr, size, axis in deferred:
-        entries[i] = _list_index(arr, size, axis)
     if advanced:
         try:
             adv_shape = broadcast_shapes(*adv_shapes)
@@ -181,6 +191,12 @@ def parse_index(x: TensorMeta, key: Any, where: str) -> ParsedIndex:
             shown = " ".join(str(tuple(s)).replace(" ", "") for s in adv_shapes)
             raise IndexError("shape mismatch: indexing arrays could not be broadcast together "
                              f"with shapes {shown} ") from None
+        # NumPy bounds-checks index arrays while it iterates them: not at all when their
+        # broadcast shape is empty.
+        for i, arr, size, axis in deferred:
+            if not check_arrays:
+                continue
+            entries[i] = arr.tolist() if _prod(adv_shape) == 0 else _list_index(arr, size, axis)
         adjacent = adv_positions == list(range(adv_positions[0], adv_positions[-1] + 1))
         if adjacent:
             first = parts.index(_ADVANCED)
@@ -247,28 +263,55 @@ def _value_standin(value: Any) -> Any:
     return zero[()] if value.scalar else np.broadcast_to(zero, value.shape)
 
 
-def _setitem_rule(x: TensorMeta, index: tuple, value: Any) -> TensorMeta:
+def _check_value(dtype: np.dtype, parsed: ParsedIndex, value: Any) -> None:
+    """NumPy's conversion and broadcasting of an assigned value, run on stand-ins that
+    allocate one element: one picked element takes only a 0-d value; basic indexing
+    broadcasts the value after dropping leading 1s; integer-array indexing reshapes a value
+    with extra dims to the trailing ones (same size), then broadcasts."""
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if parsed.scalar:
+            np.zeros(1, dtype)[0] = _value_standin(value)
+            return
+        shape = parsed.shape
+        if parsed.advanced:
+            if isinstance(value, TensorMeta):
+                value_shape = value.shape
+            else:
+                value_shape = np.shape(value)
+                np.zeros(value_shape, dtype)[...] = value  # NumPy converts it first
+            trailing = value_shape[len(value_shape) - len(shape):] if shape else ()
+            if len(value_shape) > len(shape) and _prod(value_shape) == _prod(trailing):
+                value_shape = trailing
+            if len(value_shape) > len(shape) or any(
+                    v != 1 and v != s for v, s in zip(value_shape[::-1], shape[::-1])):
+                raise ValueError(f"shape mismatch: value array of shape {value_shape} could "
+                                 f"not be broadcast to indexing result of shape {shape}")
+            return
+        target = as_strided(np.zeros(1, dtype), shape, (0,) * len(shape), writeable=True)
+        target[...] = _value_standin(value)
+
+
+def _check_setitem(x: TensorMeta, index: Any, value: Any, where: str) -> ParsedIndex:
+    """``x[index] = value`` checked in NumPy's order: the index, then the value, then the
+    bounds of index arrays. Returns the parsed index."""
     if x.scalar:
         raise TypeError(f"'numpy.{x.dtype.type.__name__}' object does not support item "
                         "assignment")
-    parsed = parse_index(x, index, "x[...] = value")
-    # NumPy's own conversion and broadcasting of the value, into a target of the indexed
-    # shape that allocates one element: one picked element takes only a 0-d value.
+    parsed = parse_index(x, index, where, check_arrays=False)
     try:
-        with np.errstate(all="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            if parsed.scalar:
-                np.zeros(1, x.dtype)[0] = _value_standin(value)
-            else:
-                target = as_strided(np.zeros(1, x.dtype), parsed.shape,
-                                    (0,) * len(parsed.shape), writeable=True)
-                target[...] = _value_standin(value)
+        _check_value(x.dtype, parsed, value)
     except (ValueError, TypeError, OverflowError):
-        # NumPy checks the index before the value: with index arrays (or run-time integers)
-        # it raises IndexError when one is out of bounds, which only the run can tell, so
-        # the implementation raises whichever error NumPy gives.
-        if not any(is_array(e) for e in parsed.entries):
+        # NumPy checks run-time integers (and 0-d index arrays) before the value: when one
+        # is out of bounds it raises IndexError, which only the run can tell, so the
+        # implementation raises whichever error NumPy gives.
+        if not any(is_array(e) and meta(e).ndim == 0 for e in parsed.entries):
             raise
+    return parse_index(x, index, where)
+
+
+def _setitem_rule(x: TensorMeta, index: tuple, value: Any) -> TensorMeta:
+    _check_setitem(x, index, value, "x[...] = value")
     return TensorMeta(x.shape, x.dtype)
 
 
@@ -289,13 +332,10 @@ def _is_value_literal(value: Any) -> bool:
 def _bind_setitem(a: Any, key: Any, value: Any) -> Bound | None:
     if not isinstance(a, Node):
         return None  # assignment into a Python container
-    if a.meta.scalar:
-        raise TypeError(f"'numpy.{a.meta.dtype.type.__name__}' object does not support item "
-                        "assignment")
-    parsed = parse_index(a.meta, key, "x[...] = value")
     reject(not isinstance(value, Node) and not _is_value_literal(value),
            f"x[...] = value: a value of type {type(value).__name__} is not supported (use a "
            "number, a list of numbers or an array)")
+    parsed = _check_setitem(a.meta, key, meta(value), "x[...] = value")
     # Assignment casts like ndarray.astype (unsafe); the op's result already has x's dtype.
     return Bound(SETITEM, (a, parsed.entries, value), {}, out=a, out_casting="unsafe")
 
@@ -325,22 +365,33 @@ def _take_shape(a: TensorMeta, axis: int | None) -> tuple[tuple, int]:
     return (a.shape if a.ndim else (1,)), axis
 
 
+def _take_result_shape(a: TensorMeta, indices: Any, axis: int | None) -> tuple:
+    shape, along = _take_shape(a, axis)
+    index_shape = indices.shape if isinstance(indices, TensorMeta) else np.shape(indices)
+    return shape[:along] + tuple(index_shape) + shape[along + 1:]
+
+
+def _take_loops(a: TensorMeta, indices: Any, axis: int | None) -> bool:
+    """Whether NumPy's take loop visits any index (it bounds-checks only those it visits:
+    none when the dims before the axis are empty)."""
+    shape, along = _take_shape(a, axis)
+    index_size = indices.size if isinstance(indices, TensorMeta) else np.size(indices)
+    return _prod(shape[:along]) != 0 and index_size != 0
+
+
 def _take_rule(a: TensorMeta, indices: Any, *, axis: int | None = None,
                mode: str = "raise") -> TensorMeta:
     result = probe(np.take, a, _index_standin(indices), axis=axis, mode=mode)
-    shape, axis = _take_shape(a, axis)
-    size = shape[axis]
-    index_shape = indices.shape if isinstance(indices, TensorMeta) else np.shape(indices)
-    index_size = 1
-    for s in index_shape:
-        index_size = index_size * s
-    if size == 0 and index_size != 0:
+    shape, along = _take_shape(a, axis)
+    result_shape = _take_result_shape(a, indices, axis)
+    if shape[along] == 0 and _prod(result_shape) != 0:
         raise IndexError("cannot do a non-empty take from an empty axes.")
-    if not isinstance(indices, TensorMeta) and index_size != 0 and mode == "raise":
+    if (not isinstance(indices, TensorMeta) and mode == "raise"
+            and _take_loops(a, indices, axis)):
         arr = np.asarray(indices)
         for bound in (arr.min(), arr.max()):
-            _check_int(int(bound), size, axis)
-    return meta_like(result, shape[:axis] + tuple(index_shape) + shape[axis + 1:])
+            _check_int(int(bound), shape[along], along)
+    return meta_like(result, result_shape)
 
 
 def _take(a: Any, indices: Any, *, axis: int | None = None, mode: str = "raise") -> Any:
@@ -384,12 +435,9 @@ def _literal_take_indices(indices: Any, where: str) -> Any:
 
 
 def _resolve_literal(indices: Any, size: int, axis: int, mode: str) -> Any:
-    """Literal indices as the in-bounds, non-negative ones 'raise' mode would use."""
+    """Literal indices (for an axis of ``size`` > 0) as the in-bounds, non-negative ones
+    'raise' mode would use."""
     arr = np.asarray(indices, dtype=np.intp)
-    if arr.size == 0:
-        return indices
-    if size == 0:
-        raise IndexError("cannot do a non-empty take from an empty axes.")
     if mode == "wrap":
         arr = arr % size
     elif mode == "clip":
@@ -406,14 +454,30 @@ def _bind_take_call(a: Any, indices: Any, axis: Any, out: Any, mode: Any,
     if not has_array(a, indices, out):
         return None
     reject(not isinstance(a, Node), f"{where}: `a` must be an array (use np.asarray first)")
-    mode = _take_mode(mode, where)
     if axis is not None:
         axis = normalize_axis(axis, max(a.meta.ndim, 1))
         if a.meta.ndim == 0:
             axis = 0
+    mode = _take_mode(mode, where)
     if not isinstance(indices, Node):
         indices = _literal_take_indices(indices, where)
-        shape, along = _take_shape(a.meta, axis)
+    if out is not None:
+        if not isinstance(out, Node) or out.meta.scalar:
+            raise TypeError("output must be an array")
+        if out.meta.shape != _take_result_shape(a.meta, meta(indices), axis):
+            raise ValueError("output array does not match result of ndarray.take")
+        # NumPy 2.4 takes into a buffer of a's dtype made from `out` by a safe cast (2.5
+        # casts unsafely); the buffer is written back into `out` unsafely.
+        probe(np.take, np.zeros(1, a.meta.dtype), 0, out=np.zeros((), out.meta.dtype))
+    shape, along = _take_shape(a.meta, axis)
+    index_meta = meta(indices)
+    loops = _take_loops(a.meta, index_meta, axis)
+    # NumPy 2 never returns from a wrapping take along an empty axis when it has indices
+    # to visit (and nothing to copy: otherwise it raises IndexError first).
+    reject(mode == "wrap" and loops and shape[along] == 0
+           and _prod(_take_result_shape(a.meta, index_meta, axis)) == 0,
+           f"{where}: mode='wrap' along an empty axis (NumPy does not return)")
+    if not isinstance(indices, Node) and loops and shape[along] != 0:
         indices = _resolve_literal(indices, shape[along], along, mode)
         mode = "raise"
     kwargs: dict = {}
@@ -421,18 +485,6 @@ def _bind_take_call(a: Any, indices: Any, axis: Any, out: Any, mode: Any,
         kwargs["axis"] = axis
     if mode != "raise":
         kwargs["mode"] = mode
-    if out is not None:
-        if not isinstance(out, Node) or out.meta.scalar:
-            raise TypeError("output must be an array")
-        result = _take_rule(a.meta, meta(indices) if isinstance(indices, Node) else indices,
-                            **kwargs)
-        if out.meta.shape != result.shape:
-            raise ValueError("output array does not match result of ndarray.take")
-        # NumPy takes into a buffer of a's dtype made from `out` (a safe cast), then writes
-        # the buffer back into `out` unsafely.
-        if not np.can_cast(out.meta.dtype, a.meta.dtype, "safe"):
-            raise TypeError(f"Cannot cast array data from {out.meta.dtype!r} to "
-                            f"{a.meta.dtype!r} according to the rule 'safe'")
     return Bound(TAKE, (a, indices), kwargs, out=out, out_casting="unsafe")
 
 

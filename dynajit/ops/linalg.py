@@ -658,8 +658,10 @@ def _einsum_arguments(args: tuple) -> tuple[str, list]:
         raise ValueError("must specify the einstein sum subscripts string and at least one "
                          "operand, or at least one operand and its corresponding subscripts "
                          "list")
-    for sub in args[1::2]:
-        reject(isinstance(sub, Node), "np.einsum: a subscripts list must be a Python list")
+    for sub in args[1::2] + args[len(args) - len(args) % 2:]:
+        reject(any(True for _ in iter_nodes(sub)),
+               "np.einsum: a subscripts list must be a Python list or tuple")
+        check_literal(sub, "np.einsum: subscripts list")
     operands = list(args[0:len(args) - len(args) % 2:2])
     subscripts = ",".join(_sublist_text(s) for s in args[1:len(args) - len(args) % 2:2])
     if len(args) % 2:

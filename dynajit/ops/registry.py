@@ -161,9 +161,10 @@ def _check_method_self(fn: Any, args: tuple) -> None:
     objclass = getattr(fn, "__objclass__", None)
     if not (isinstance(objclass, type) and issubclass(objclass, np.ndarray)):
         return
+    # NumPy scalars have the same operator methods with the same meaning, so a scalar
+    # node is accepted as ``self`` (symbolic stand-ins forward both kinds here).
     self = args[0] if args else None
-    if not (isinstance(self, Node) and isinstance(self.meta, TensorMeta)
-            and not self.meta.scalar):
+    if not (isinstance(self, Node) and isinstance(self.meta, TensorMeta)):
         name = getattr(fn, "__name__", "method")
         raise TypeError(f"descriptor '{name}' requires a 'numpy.ndarray' object but received "
                         f"a '{type(self).__name__}'")

@@ -998,7 +998,7 @@ def loop_range_step(x):
     return cols
 
 
-@case(xs3, ops=2)
+@case(xs3, ops=1)  # x0 * 2 is dead (xs[-1] is x1 * 2): DCE drops it
 def loop_with_else(xs):
     for v in xs[:2]:
         xs = xs + [v * 2]
