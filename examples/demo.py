@@ -1,6 +1,7 @@
 """dynajit demo: a small NumPy program (a two-layer MLP with layer norm, GELU and a
-softmax cross-entropy loss) captured into a graph, checked, optimized, turned into Python
-code, run by the eager backend, and compared with plain NumPy.
+softmax cross-entropy loss) compiled with @dynajit.compile: its bytecode is traced into one
+guarded graph, turned into Python code, run by the eager backend, compared with plain NumPy,
+and recompiled when an input's dtype changes.
 
 Run with `make demo`."""
 
@@ -12,12 +13,7 @@ import time
 import numpy as np
 
 import dynajit
-from dynajit.capture import symbolic_trace
-from dynajit.graph import (
-    GraphModule,
-    eliminate_common_subexpressions,
-    eliminate_dead_code,
-)
+from dynajit.capture import convert_frame
 
 
 def layer_norm(x, eps=1e-5):
@@ -54,28 +50,33 @@ def main() -> None:
     print(f"dynajit {dynajit.__version__}: {len(dynajit.ops.OPS)} ops in the registry, "
           f"backends: {', '.join(dynajit.list_backends())}\n")
 
+    # A backend that shows what it is given, then runs the graph with NumPy (eager).
+    graphs = []
+
+    def showing_backend(gm, example_inputs):
+        graphs.append(gm)
+        return dynajit.lookup_backend("eager")(gm, example_inputs)
+
+    compiled = dynajit.compile(mlp_loss, backend=showing_backend)
     t0 = time.perf_counter()
-    traced = symbolic_trace(mlp_loss, *inputs)
-    graph = traced.graph
-    graph.verify()
+    got = compiled(*inputs)
     t1 = time.perf_counter()
-    print(f"== captured graph ({len(graph.call_nodes())} op calls, "
-          f"traced in {(t1 - t0) * 1e3:.1f} ms) ==")
+    (gm,) = graphs
+    graph = gm.graph
+    counts = collections.Counter(n.target.name for n in graph.call_nodes())
+    print(f"== @dynajit.compile captured 1 graph of {len(graph.call_nodes())} ops "
+          f"(first call, tracing + compiling: {(t1 - t0) * 1e3:.1f} ms) ==")
+    print(", ".join(f"{name} x{n}" for name, n in counts.most_common()))
     print(graph)
 
-    removed = eliminate_common_subexpressions(graph) + eliminate_dead_code(graph)
-    graph.verify()
-    counts = collections.Counter(n.target.name for n in graph.call_nodes())
-    print(f"\n== after CSE + DCE: {len(graph.call_nodes())} op calls ({removed} removed) ==")
-    print(", ".join(f"{name} x{n}" for name, n in counts.most_common()))
-    print(f"structural hash: {graph.structural_hash()[:16]}")
-
-    gm = GraphModule(graph)
-    print("\n== generated Python (eager backend) ==")
+    entry = convert_frame.cache_of(mlp_loss.__code__).entries[0]
+    print("\n== guards (checked before every call) ==")
+    print(entry.guards)
+    print("\n== generated graph code (eager backend) ==")
     print(gm.code)
+    print("== entry code (replaces the function's frame) ==")
+    print(entry.entry_source)
 
-    compiled = dynajit.lookup_backend("eager")(gm, list(inputs))
-    got = compiled(*inputs)
     want = mlp_loss(*inputs)
     print("== result check against plain NumPy ==")
     for name, g, w in zip(("loss", "accuracy"), got, want):
@@ -83,8 +84,16 @@ def main() -> None:
         print(f"{name:>9}: dynajit {g!r}  numpy {w!r}  {'identical' if same else 'DIFFERENT'}")
         if not same:
             raise SystemExit(f"demo failed: {name} differs from NumPy")
-    print("\nThe graph ran op by op through NumPy (the eager backend); fused native "
-          "backends and @dynajit.compile arrive with later issues.")
+
+    compiled(*inputs)
+    after_second = len(graphs)
+    compiled(x.astype(np.float64), *inputs[1:])
+    cache = convert_frame.cache_of(mlp_loss.__code__)
+    print(f"\nsecond call: cache hit (graphs compiled: {after_second}); with a float64 x: "
+          f"recompiled because {cache.recompile_reasons[-1][0]} (graphs compiled: "
+          f"{len(graphs)})")
+    print("\nGraphs run op by op through NumPy (the eager backend); fused native "
+          "backends arrive with later issues.")
 
 
 if __name__ == "__main__":

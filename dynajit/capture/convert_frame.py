@@ -20,7 +20,7 @@ from dynajit.capture.values import CellVT
 from dynajit.config import config
 from dynajit.errors import CompileError, Unsupported
 from dynajit.graph.codegen import GraphModule
-from dynajit.graph.passes import eliminate_dead_code
+from dynajit.graph.passes import eliminate_common_subexpressions, eliminate_dead_code
 from dynajit.guards import ClosureSource, LocalSource, flat_arg_names
 
 
@@ -86,6 +86,7 @@ def trace(fn: types.FunctionType, flat_args: tuple, backend: Any) -> CacheEntry:
     out = OutputCode(ctx, fn, names)
     effects, returned = out.prepare(result)
     ctx.graph.output(tuple(out.outputs))
+    eliminate_common_subexpressions(ctx.graph)
     eliminate_dead_code(ctx.graph)
     ctx.graph.verify()
     gm = GraphModule(ctx.graph, name=code.co_name)
