@@ -219,8 +219,12 @@ for _name, _ufunc in _UNARY_OPERATORS.items():
         lambda a, _u=_ufunc: Bound(ufunc_op(_u), (a,), {}) if is_array(a) else None)
 
 
-binds(np.ndarray.conj, np.ndarray.conjugate, op=ufunc_op(np.conjugate))(
-    lambda self: Bound(ufunc_op(np.conjugate), (self,), {}))
+@binds(np.ndarray.conj, np.ndarray.conjugate, op=ufunc_op(np.conjugate))
+def _bind_conj_method(self):
+    """``x.conj()`` is ``np.conjugate(x)`` for complex arrays and ``x`` itself otherwise."""
+    if self.meta.dtype.kind != "c":
+        return self
+    return Bound(ufunc_op(np.conjugate), (self,), {})
 
 
 def _bind_divmod(a: Any, b: Any) -> Bound | None:

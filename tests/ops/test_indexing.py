@@ -23,12 +23,17 @@ from tests.ops.test_registry import MAX_EXAMPLES
 
 def check_setitem(call: Call) -> None:
     """``call.fn(x, key, value)`` writes into ``x``: dynajit's graph (setitem + copy_into)
-    must give the array NumPy leaves in ``x``, or raise what NumPy raised."""
-    np_args = copy.deepcopy(call.args)
+    must give the array NumPy leaves in ``x``, or raise what NumPy raised. ``key`` and
+    ``value`` are not written, so NumPy reads the very arrays the graph reads."""
+    # NumPy writes into a C-ordered copy of x, like the implementation: with repeated
+    # indices, which write wins follows NumPy's iteration order, which follows the layout.
+    x, key, value = call.args
+    np_x = x.copy()
+    np_args = (np_x, key, np_x if value is x else value)
     with _quiet():
         try:
             call.fn(*np_args)
-            expected, expected_exc = np_args[0], None
+            expected, expected_exc = np_x, None
         except Exception as e:  # noqa: BLE001 - any NumPy error is a valid outcome
             expected, expected_exc = None, e
     graph = Graph()
@@ -135,3 +140,9 @@ def test_take_literal_indices_are_resolved():
 def test_boolean_indices_are_unsupported(key):
     with pytest.raises(Unsupported, match="data-dependent shape"):
         _bound(operator.getitem, np.zeros((2, 3)), key)
+
+
+def test_take_wrap_on_empty_axis_is_unsupported():
+    # NumPy 2.4 loops forever here (nothing to copy, indices to wrap into an empty axis).
+    with pytest.raises(Unsupported, match="mode='wrap' along an empty axis"):
+        _bound(np.take, np.zeros((2, 0, 0)), [0], 1, None, "wrap")

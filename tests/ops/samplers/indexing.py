@@ -57,8 +57,6 @@ def _int_literal(draw: Any, size: int) -> int:
 def _slice(draw: Any, size: int) -> slice:
     bound = st.one_of(st.none(), st.integers(-size - 3, size + 3))
     step = st.sampled_from([None, 1, 1, 2, 3, -1, -1, -2, -3])
-    if _rare(draw, 40):
-        step = st.just(0)  # ValueError
     return slice(draw(bound), draw(bound), draw(step))
 
 
@@ -70,17 +68,26 @@ def _index_shape_like(draw: Any, target: tuple) -> tuple:
 
 
 @st.composite
-def _advanced_entry(draw: Any, size: int, bshape: tuple) -> Any:
+def _advanced_entry(draw: Any, size: int, bshape: tuple, strict: bool) -> Any:
     """An integer-array entry: an array (any integer dtype, sometimes 0-d) or a literal
-    list, broadcastable to ``bshape``."""
+    list, broadcastable to ``bshape``. ``strict``: in bounds (an empty axis gets an empty
+    array), for keys with another error whose order against a run-time IndexError only
+    the index values decide."""
     shape = _index_shape_like(draw, bshape)
-    if size == 0 and draw(st.integers(0, 3)) != 0:
+    if size == 0 and (strict or draw(st.integers(0, 3)) != 0):
         shape = bshape  # mostly empty index arrays: an empty axis has no valid index
+        if strict and 0 not in shape:
+            shape = (0,)
+    wide = not strict and (size == 0 or _rare(draw, 20))
     choice = draw(st.integers(0, 5))
     if choice == 0 and shape:
-        lo, hi = _int_range(np.dtype(np.int64), size, size == 0 or _rare(draw, 20))
+        lo, hi = _int_range(np.dtype(np.int64), max(size, 1), wide)
         return np.asarray(draw(arrays(np.int64, shape, elements=st.integers(lo, hi)))).tolist()
-    return draw(_index_array(size, shape))
+    if strict:
+        dtype = draw(dtypes(INTEGER))
+        lo, hi = _int_range(dtype, max(size, 1), False)
+        return draw(arrays(dtype, shape, elements=st.integers(lo, hi)))
+    return draw(_index_array(size, shape, wide))
 
 
 @st.composite
@@ -98,9 +105,11 @@ def _basic_entry(draw: Any, size: int) -> Any:
 @st.composite
 def _invalid_entry(draw: Any, size: int) -> tuple[Any, str | None]:
     """An entry NumPy refuses (IndexError/TypeError) or dynajit refuses (booleans)."""
-    choice = draw(st.integers(0, 7))
+    choice = draw(st.integers(0, 8))
     if choice == 0:
         return 1.0, None
+    if choice == 8:
+        return slice(None, None, 0), None  # ValueError
     if choice == 1:
         return np.float64(1.0), None  # a float scalar graph input
     if choice == 2:
@@ -135,11 +144,12 @@ def index_keys(draw: Any, shape: tuple, advanced: bool) -> tuple[Any, str | None
     adv_dims = set()
     if advanced and count:
         adv_dims = set(draw(st.lists(st.sampled_from(range(count)), min_size=1, max_size=3)))
+    invalid = _rare(draw, 10)
     entries: list[Any] = []
     for i, d in enumerate(dims):
         size = shape[d] if d is not None else 3
         if i in adv_dims:
-            entries.append(draw(_advanced_entry(size, bshape)))
+            entries.append(draw(_advanced_entry(size, bshape, invalid)))
         else:
             entries.append(draw(_basic_entry(size)))
     if ellipsis:
@@ -149,9 +159,14 @@ def index_keys(draw: Any, shape: tuple, advanced: bool) -> tuple[Any, str | None
     for _ in range(draw(st.integers(0, 2))):
         entries.insert(draw(st.integers(0, len(entries))), None)
     unsupported = None
-    if _rare(draw, 10):
+    if invalid:
         bad, unsupported = draw(_invalid_entry(shape[0] if shape else 1))
-        entries.insert(draw(st.integers(0, len(entries))), bad)
+        # In place of a consumed entry, so the others still index the dims drawn for them.
+        consumed = [i for i, e in enumerate(entries) if e is not None and e is not Ellipsis]
+        if consumed:
+            entries[draw(st.sampled_from(consumed))] = bad
+        else:
+            entries.insert(draw(st.integers(0, len(entries))), bad)
     if len(entries) == 1 and draw(st.booleans()):
         return entries[0], unsupported
     return tuple(entries), unsupported
@@ -253,6 +268,8 @@ def _take_call(draw: Any) -> Call:
     mode = draw(st.sampled_from(["raise", "raise", "raise", "wrap", "clip", None]))
     if _rare(draw, 30):
         mode = "foo"
+    if mode == "wrap" and size == 0:
+        mode = "clip"  # NumPy 2 may never return (see test_take_wrap_on_empty_axis)
     wide = mode in ("wrap", "clip")
     ishape = draw(shapes(0, 2, 0, 3))
     if size == 0 and draw(st.integers(0, 3)) != 0:

@@ -365,20 +365,25 @@ def _einsum_call(draw: Any) -> Call:
     subscripts = ",".join(text(*t) for t in terms)
     if not implicit:
         subscripts += "->" + text(out_letters, out_ellipsis)
-    operands = draw(_with_array([draw(_operand(s)) for s in shapes]))
+    operands = [draw(_operand(s)) for s in shapes]
+    sublists = draw(st.integers(0, 4)) == 0  # the interleaved form: op, [0, 1], op, [1, 2]
     mutation = draw(st.integers(0, 19))
+    if sublists and mutation != 4:
+        mutation = -1  # the others edit the string or the operand count
     if mutation == 0:
         operands.append(draw(_operand(())))
     elif mutation == 1 and len(operands) > 1:
         operands.pop()
     elif mutation == 2:
-        subscripts = subscripts.replace("j", "1").replace("i", ".")
+        at = draw(st.integers(0, len(subscripts)))
+        subscripts = subscripts[:at] + draw(st.sampled_from("1.>")) + subscripts[at:]
     elif mutation == 3 and out_letters and not implicit:
         subscripts += out_letters[0]
     elif mutation == 4:
         operands[0] = draw(_operand(np.shape(operands[0]) + (2,)))
     elif mutation == 5:
         subscripts = " " + subscripts.replace(",", " , ") + " "
+    operands = draw(_with_array(operands))
     kwargs: dict = {}
     if draw(st.integers(0, 4)) == 0:
         kwargs["dtype"] = draw(dtypes())
@@ -397,17 +402,13 @@ def _einsum_call(draw: Any) -> Call:
     elif rare == 1:
         kwargs["order"] = "C"
         unsupported = "order="
-    if draw(st.integers(0, 4)) == 0 and mutation not in (2, 5):
+    if sublists:
         args: list = []
         for (letters, ellipsis), op in zip(terms, operands):
             sub = [_label_number(c) for c in letters]
             if ellipsis != -1:
                 sub.insert(ellipsis, Ellipsis)
             args += [op, sub if draw(st.booleans()) else tuple(sub)]
-        if len(operands) > len(terms):
-            args.append(operands[-1])
-        elif len(operands) < len(terms):
-            args = args[:2 * len(operands)]
         if not implicit:
             out = [_label_number(c) for c in out_letters]
             if out_ellipsis != -1:
