@@ -130,7 +130,7 @@ def parse_index(x: TensorMeta, key: Any, where: str, check_arrays: bool = True) 
     """Resolve ``x[key]`` by NumPy's rules, raising NumPy's errors (IndexError for invalid or
     out-of-bounds literal indices; integer arrays are checked by the implementation when it
     runs). ``check_arrays=False`` leaves out the bounds of literal index lists, which NumPy
-    checks last (after the value of an assignment), and leaves them as ndarrays."""
+    checks last (after the value of an assignment)."""
     raw = key if type(key) is tuple else (key,)
     classified = []
     for entry in raw:
@@ -194,9 +194,10 @@ def parse_index(x: TensorMeta, key: Any, where: str, check_arrays: bool = True) 
         # NumPy bounds-checks index arrays while it iterates them: not at all when their
         # broadcast shape is empty.
         for i, arr, size, axis in deferred:
-            if not check_arrays:
-                continue
-            entries[i] = arr.tolist() if _prod(adv_shape) == 0 else _list_index(arr, size, axis)
+            if check_arrays and _prod(adv_shape) != 0:
+                entries[i] = _list_index(arr, size, axis)
+            else:
+                entries[i] = arr.tolist()
         adjacent = adv_positions == list(range(adv_positions[0], adv_positions[-1] + 1))
         if adjacent:
             first = parts.index(_ADVANCED)
@@ -304,9 +305,11 @@ def _check_setitem(x: TensorMeta, index: Any, value: Any, where: str) -> ParsedI
     except (ValueError, TypeError, OverflowError):
         # NumPy checks run-time integers (and 0-d index arrays) before the value: when one
         # is out of bounds it raises IndexError, which only the run can tell, so the
-        # implementation raises whichever error NumPy gives.
+        # implementation raises whichever error NumPy gives (never reaching the bounds of
+        # literal index lists).
         if not any(is_array(e) and meta(e).ndim == 0 for e in parsed.entries):
             raise
+        return parsed
     return parse_index(x, index, where)
 
 
@@ -454,28 +457,33 @@ def _bind_take_call(a: Any, indices: Any, axis: Any, out: Any, mode: Any,
     if not has_array(a, indices, out):
         return None
     reject(not isinstance(a, Node), f"{where}: `a` must be an array (use np.asarray first)")
-    if axis is not None:
-        axis = normalize_axis(axis, max(a.meta.ndim, 1))
-        if a.meta.ndim == 0:
-            axis = 0
+    # NumPy's order of checks: the arguments as parsed (axis type, out type, mode), the axis
+    # range, the indices, out's shape and dtype, then the take itself (see _take_rule).
+    if axis is not None and (isinstance(axis, (bool, np.bool_)) or
+                             not isinstance(axis, (int, np.integer))):
+        raise TypeError(f"'{type(axis).__name__}' object cannot be interpreted as an integer")
+    if out is not None and (not isinstance(out, Node) or out.meta.scalar):
+        raise TypeError("output must be an array")
     mode = _take_mode(mode, where)
-    if not isinstance(indices, Node):
+    if axis is not None:
+        axis = normalize_axis(axis, max(a.meta.ndim, 1))  # a 0-d array takes as a 1-d one
+    if isinstance(indices, Node):
+        probe(np.take, a.meta, _index_standin(indices.meta), axis=axis)  # dtype errors
+    else:
         indices = _literal_take_indices(indices, where)
+    index_meta = meta(indices)
+    result_shape = _take_result_shape(a.meta, index_meta, axis)
     if out is not None:
-        if not isinstance(out, Node) or out.meta.scalar:
-            raise TypeError("output must be an array")
-        if out.meta.shape != _take_result_shape(a.meta, meta(indices), axis):
+        if out.meta.shape != result_shape:
             raise ValueError("output array does not match result of ndarray.take")
         # NumPy 2.4 takes into a buffer of a's dtype made from `out` by a safe cast (2.5
         # casts unsafely); the buffer is written back into `out` unsafely.
         probe(np.take, np.zeros(1, a.meta.dtype), 0, out=np.zeros((), out.meta.dtype))
     shape, along = _take_shape(a.meta, axis)
-    index_meta = meta(indices)
     loops = _take_loops(a.meta, index_meta, axis)
     # NumPy 2 never returns from a wrapping take along an empty axis when it has indices
     # to visit (and nothing to copy: otherwise it raises IndexError first).
-    reject(mode == "wrap" and loops and shape[along] == 0
-           and _prod(_take_result_shape(a.meta, index_meta, axis)) == 0,
+    reject(mode == "wrap" and loops and shape[along] == 0 and _prod(result_shape) == 0,
            f"{where}: mode='wrap' along an empty axis (NumPy does not return)")
     if not isinstance(indices, Node) and loops and shape[along] != 0:
         indices = _resolve_literal(indices, shape[along], along, mode)
