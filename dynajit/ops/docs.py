@@ -30,7 +30,33 @@ _EXAMPLE_LITERALS: dict[str, Any] = {
 }
 
 
+def _index(dtype: np.dtype) -> TensorMeta:
+    return TensorMeta((2,), np.dtype(np.intp))
+
+
+# Ops whose canonical arguments the generic builder below cannot guess: (args, kwargs) for
+# a 2x2 input of the given dtype. None: no meaningful per-dtype coverage.
+_SPECIAL_EXAMPLES: dict[str, Any] = {
+    "tuple_item": None,
+    "flip": lambda m: ([m, (0,)], {}),
+    "split": lambda m: ([m, ((0, 1), (1, 2)), 0], {}),
+    "tile": lambda m: ([m, (1, 2)], {}),
+    "transpose": lambda m: ([m, (1, 0)], {}),
+    "getitem": lambda m: ([m, (0,)], {}),
+    "gather": lambda m: ([m, (_index(m.dtype),)], {}),
+    "setitem": lambda m: ([m, (0,), m.dtype.type(1)], {}),
+    "tensordot": lambda m: ([m, m], {"axes": ((1,), (0,))}),
+    "eye": lambda m: ([2, 2, 0], {"dtype": m.dtype}),
+    "take": lambda m: ([m, _index(m.dtype)], {}),
+    "take_along_axis": lambda m: ([m, TensorMeta((2, 2), np.dtype(np.intp))], {"axis": 0}),
+    "einsum": lambda m: (["ij,jk->ik", m, m], {}),
+}
+
+
 def _example_args(op: OpDef, dtype: np.dtype) -> tuple[list, dict] | None:
+    if op.name in _SPECIAL_EXAMPLES:
+        build = _SPECIAL_EXAMPLES[op.name]
+        return None if build is None else build(TensorMeta((2, 2), dtype))
     sig = inspect.signature(op.impl)
     args: list[Any] = []
     kwargs: dict[str, Any] = {}
@@ -39,7 +65,6 @@ def _example_args(op: OpDef, dtype: np.dtype) -> tuple[list, dict] | None:
         if p.default is not inspect.Parameter.empty:
             continue
         if p.kind is inspect.Parameter.VAR_POSITIONAL:
-            args += [meta, meta] if op.name in ("einsum",) else []
             continue
         if p.name in _EXAMPLE_LITERALS:
             value: Any = _EXAMPLE_LITERALS[p.name]
