@@ -26,6 +26,12 @@ class Config:
     unroll_limit: int = 5000
     # Bytecode instructions one trace may execute (bounds long Python loops).
     max_trace_instructions: int = 200_000
+    # Directory for the structured trace (TORCH_TRACE format, one file per process), or None
+    # for no trace. Environment: DYNAJIT_TRACE (documented) or DYNAJIT_TRACE_DIR.
+    trace_dir: str | None = None
+    # Human logs to stderr: a comma list of topics (graph_breaks, recompiles, guards, graph,
+    # graph_code, bytecode, output_code, or all); "+topic" for verbose. Env: DYNAJIT_LOGS.
+    logs: str = ""
 
     def patch(self, **changes: object) -> contextlib.AbstractContextManager[Config]:
         """``with dynajit.config.patch(cache_size_limit=2):`` (see the module's patch)."""
@@ -44,6 +50,11 @@ def _from_env(cfg: Config) -> Config:
         else:
             value = raw
         setattr(cfg, field.name, value)
+    trace = os.environ.get("DYNAJIT_TRACE")
+    if trace is not None and "DYNAJIT_TRACE_DIR" not in os.environ:
+        cfg.trace_dir = trace
+    if not cfg.trace_dir:
+        cfg.trace_dir = None  # an empty DYNAJIT_TRACE means off
     return cfg
 
 

@@ -5,8 +5,10 @@ code object (at most ``config.cache_size_limit``, then the code runs eagerly).""
 from __future__ import annotations
 
 import dataclasses
+import dis
 import threading
 import time
+import traceback
 import types
 import warnings
 import weakref
@@ -22,6 +24,8 @@ from dynajit.errors import CompileError, Unsupported
 from dynajit.graph.codegen import GraphModule
 from dynajit.graph.passes import eliminate_common_subexpressions, eliminate_dead_code
 from dynajit.guards import ClosureSource, LocalSource, flat_arg_names
+from dynajit.trace import logs, structured
+from dynajit.trace.metrics import CompileMetrics
 
 
 @dataclasses.dataclass
@@ -58,16 +62,22 @@ def cache_of(code: types.CodeType) -> CodeCache:
 
 def reset() -> None:
     _CACHES.clear()
+    logs.reset()
+    structured.reset_compile_ids()
 
 
-def trace(fn: types.FunctionType, flat_args: tuple, backend: Any) -> CacheEntry:
+def trace(fn: types.FunctionType, flat_args: tuple, backend: Any,
+          metrics: CompileMetrics | None = None) -> CacheEntry:
     """Trace ``fn`` for these arguments and compile it. Raises Unsupported (with the user's
-    file:line) when the frame cannot be captured as one graph."""
+    file:line) when the frame cannot be captured as one graph. ``metrics`` collects phase
+    times and counts; the trace and the logs get the graph, guards and code as they come."""
     from dynajit.capture.guard_builder import build_guards
 
+    metrics = metrics or CompileMetrics(fn.__code__, backend)
     started = time.perf_counter()
     code = fn.__code__
     names = flat_arg_names(code)
+    metrics.start_phase("trace")
     ctx = TraceContext(fn, config)
     locals_ = {name: ctx.wrap(value, LocalSource(name)) for name, value in zip(names, flat_args)}
     cells: dict[str, CellVT] = {}
@@ -83,23 +93,51 @@ def trace(fn: types.FunctionType, flat_args: tuple, backend: Any) -> CacheEntry:
         cells[name].source = source
     result = InstructionTracer(ctx, code, fn.__globals__, locals_, cells).run()
     ctx.check_written_inputs_disjoint()
+    metrics.end_phase()
+    metrics.start_phase("output_code")
     out = OutputCode(ctx, fn, names)
     effects, returned = out.prepare(result)
+    metrics.end_phase()
+    metrics.start_phase("passes")
     ctx.graph.output(tuple(out.outputs))
     eliminate_common_subexpressions(ctx.graph)
     eliminate_dead_code(ctx.graph)
     ctx.graph.verify()
     gm = GraphModule(ctx.graph, name=code.co_name)
+    metrics.end_phase()
+    metrics.graph = gm.graph
+    structured.record("dynamo_output_graph", payload=lambda: str(gm.graph))
+    logs.log("graph", lambda: f"graph of {_where(code)}:\n{gm.graph}")
+    structured.artifact("dynajit_graph_code", lambda: gm.code)
+    logs.log("graph_code", lambda: f"graph code of {_where(code)}:\n{gm.code}")
     example_inputs = list(ctx.input_values)
+    metrics.start_phase("backend")
     try:
         compiled = lookup_backend(backend)(gm, example_inputs)
     except Exception as e:
         raise CompileError(f"backend {backend!r} failed on {code.co_name}: "
                            f"{type(e).__name__}: {e}") from e
+    finally:
+        metrics.end_phase()
+    metrics.start_phase("output_code")
     entry, entry_source = out.assemble(effects, returned, compiled, gm)
+    metrics.end_phase()
+    metrics.start_phase("guards")
     guards = build_guards(ctx, fn)
-    return CacheEntry(guards.compile(), entry, guards, gm, entry_source,
-                      time.perf_counter() - started)
+    check = guards.compile()
+    metrics.end_phase()
+    metrics.guard_count = len(guards)
+    structured.record("dynamo_guards", payload=lambda: [{"code": str(g)} for g in guards])
+    logs.log("guards", lambda: f"guards of {_where(code)}:\n{guards}")
+    structured.artifact("dynajit_bytecode_after", entry_source)
+    logs.log("output_code", lambda: f"entry code of {_where(code)}:\n{entry_source}")
+    logs.log("bytecode", lambda: f"bytecode of the entry of {_where(code)}:\n"
+             f"{dis.Bytecode(entry.__code__).dis()}")
+    return CacheEntry(check, entry, guards, gm, entry_source, time.perf_counter() - started)
+
+
+def _where(code: types.CodeType) -> str:
+    return f"{code.co_qualname} ({code.co_filename}:{code.co_firstlineno})"
 
 
 def lookup(fn: types.FunctionType, flat_args: tuple) -> CacheEntry | None:
@@ -138,36 +176,108 @@ def _compile_frame(fn: types.FunctionType, flat_args: tuple, backend: Any,
     if cache.failure is not None:
         return None
     cache.misses += 1
-    if cache.entries:
-        mine = [e for e in cache.entries if e.guards.same_scope(fn)]
-        reasons = [r for e in mine for r in e.guards.explain(*flat_args)]
-        if len(mine) < len(cache.entries):
-            reasons.append(f"{fn.__qualname__} is another function object (closure) with "
-                           "this code")
-        cache.recompile_reasons.append(reasons)
-        if len(cache.entries) >= config.cache_size_limit:
-            cache.failure = (f"cache_size_limit ({config.cache_size_limit}) reached; last "
-                             f"guard failures: {'; '.join(reasons[:4])}")
-            warnings.warn(f"dynajit: {fn.__qualname__} recompiled {len(cache.entries)} times "
-                          f"and now runs eagerly: {cache.failure}", stacklevel=3)
-            return None
+    code = fn.__code__
+    with structured.compile_context(structured.new_compile_id(code)):
+        metrics = CompileMetrics(code, backend)
+        reasons = None
+        if cache.entries:
+            mine = [e for e in cache.entries if e.guards.same_scope(fn)]
+            reasons = [r for e in mine for r in e.guards.explain(*flat_args)]
+            if len(mine) < len(cache.entries):
+                reasons.append(f"{fn.__qualname__} is another function object (closure) "
+                               "with this code")
+            cache.recompile_reasons.append(reasons)
+            structured.artifact("recompile_reasons", reasons, encoding="json")
+            logs.log("recompiles", lambda: f"recompiling {_where(code)} (cache size "
+                     f"{len(cache.entries)}), guards failed:\n"
+                     + "\n".join(f"    - {r}" for r in reasons))
+        structured.record("dynamo_start", lambda: {"stack": structured.user_stack(code)})
+        structured.artifact("dynajit_bytecode_before", lambda: dis.Bytecode(code).dis())
+        logs.log("bytecode", lambda: f"bytecode of {_where(code)}:\n"
+                 f"{dis.Bytecode(code).dis()}")
+        try:
+            entry = _compile_or_explain(fn, flat_args, backend, fullgraph, cache, reasons,
+                                        metrics)
+        except BaseException as e:  # raised to the user (or an interrupt): still recorded
+            if metrics.fail_type is None:
+                metrics.fail("error", type(e).__name__, str(e))
+            raise
+        finally:
+            metrics.cache_size = len(cache.entries)
+            structured.record("compilation_metrics", metrics.as_record)
+    return entry
+
+
+def _compile_or_explain(fn: types.FunctionType, flat_args: tuple, backend: Any,
+                        fullgraph: bool, cache: CodeCache, reasons: list[str] | None,
+                        metrics: CompileMetrics) -> CacheEntry | None:
+    """The compile itself, inside its compile context; every way out of it is recorded
+    in ``metrics`` (and, for fallbacks and crashes, in the trace and the logs)."""
+    if reasons is not None and len(cache.entries) >= config.cache_size_limit:
+        cache.failure = (f"cache_size_limit ({config.cache_size_limit}) reached; last "
+                         f"guard failures: {'; '.join(reasons[:4])}")
+        _record_fallback(fn.__code__, metrics, "CacheLimitExceeded", cache.failure, None,
+                         "the function runs eagerly from now on")
+        warnings.warn(f"dynajit: {fn.__qualname__} recompiled {len(cache.entries)} times "
+                      f"and now runs eagerly: {cache.failure}", stacklevel=4)
+        return None
     try:
-        entry = trace(fn, flat_args, backend)
+        entry = trace(fn, flat_args, backend, metrics)
     except Unsupported as e:
+        input_dependent = getattr(e, "input_dependent", False)
+        action = ("fullgraph=True: raised to the caller" if fullgraph else
+                  "the frame runs eagerly for these inputs" if input_dependent else
+                  "the frame runs eagerly from now on")
+        _record_fallback(fn.__code__, metrics, type(e).__name__, str(e),
+                         getattr(e, "user_location", None), action)
         if fullgraph:
             raise
-        if getattr(e, "input_dependent", False):
+        if input_dependent:
             cache.input_failures.append(str(e))
         else:
             cache.failure = str(e)
         return None
     except Exception as e:  # noqa: BLE001 - a compiler bug must not become the user's error
+        metrics.fail("error", type(e).__name__, str(e))
+        structured.artifact("dynamo_error",
+                            lambda err=e: "".join(traceback.format_exception(err)))
         if config.raise_on_compile_error:
             raise
         cache.failure = f"compiler error: {type(e).__name__}: {e}"
+        where = structured.trace_file()
+        hint = (f"traceback in the trace {where}" if where else
+                "set config.raise_on_compile_error to debug")
         warnings.warn(f"dynajit: compiling {fn.__qualname__} failed ({cache.failure}); "
-                      "running it eagerly (set config.raise_on_compile_error to debug)",
-                      stacklevel=3)
+                      f"running it eagerly ({hint})", stacklevel=4)
         return None
     cache.entries.append(entry)
     return entry
+
+
+def _record_fallback(code: types.CodeType, metrics: CompileMetrics, fail_type: str,
+                     reason: str, user_location: str | None, action: str) -> None:
+    """The break-reason artifact, the metrics' failure fields and the graph_breaks log of a
+    frame that does not get a compiled entry, named at the user's file:line."""
+    site = _site(user_location) or (code.co_filename, code.co_firstlineno)
+    metrics.fail("fallback", fail_type, reason, site)
+    source = logs.source_line(*site)
+    reason = reason.removesuffix(f" ({site[0]}:{site[1]})")  # the site is said separately
+    # The site may be in a function the trace inlined, whose name the location does not give.
+    in_frame = f", in {code.co_name}" if site[0] == code.co_filename and site[1] in {
+        line for _, _, line in code.co_lines()} else ""
+    structured.artifact("dynamo_graph_break_reason", lambda: (
+        f"Graph break in user code at {site[0]}:{site[1]}\n"
+        f"Graph Break Reason: {reason}\n"
+        f"Action: {action}\n"
+        "User code traceback:\n"
+        f'  File "{site[0]}", line {site[1]}{in_frame}\n'
+        + (f"    {source}\n" if source else "")))
+    logs.graph_break(site, code.co_qualname, reason, action)
+
+
+def _site(location: str | None) -> tuple[str, int] | None:
+    """("file", line) from a "file:line" location."""
+    if not location:
+        return None
+    filename, _, line = location.rpartition(":")
+    return (filename, int(line)) if filename and line.isdigit() else None

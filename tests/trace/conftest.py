@@ -1,0 +1,26 @@
+"""Fixtures for the trace tests: a fresh dynajit per test, and a trace directory that only
+this test writes to (``config.trace_dir`` patched to it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import dynajit
+from dynajit.config import config
+
+
+@pytest.fixture(autouse=True)
+def fresh_dynajit():
+    dynajit.reset()
+    yield
+    dynajit.reset()
+
+
+@pytest.fixture
+def trace_dir(tmp_path: Path):
+    """A fresh directory the structured trace goes to during the test."""
+    directory = tmp_path / "trace"
+    with config.patch(trace_dir=str(directory)):
+        yield directory
