@@ -8,6 +8,7 @@ import os
 import sys
 import sysconfig
 import threading
+import traceback
 import types
 import warnings
 from collections.abc import Callable
@@ -65,6 +66,9 @@ class _Callback:
 
             if config.raise_on_compile_error:
                 raise
+            from dynajit import trace
+
+            trace.artifact("dynamo_error", "".join(traceback.format_exception(e)))
             warnings.warn(f"dynajit: internal error while compiling "
                           f"{getattr(func, '__qualname__', func)}: {type(e).__name__}: {e}; "
                           "running it eagerly", stacklevel=2)
