@@ -131,23 +131,19 @@ def _gufunc_shape(ufunc: np.ufunc, shapes: list[tuple]) -> tuple[tuple, int]:
 
 
 def _check_gufunc_out(name: str, result: tuple, ncore: int, out: tuple) -> None:
-    """NumPy's rule for a gufunc's ``out``: core dims equal; the inputs broadcast to the
-    out's loop dims, which may also lack leading loop dims of size 1."""
-    if len(out) < ncore:
-        raise ValueError(f"{name}: Output operand 0 does not have enough dimensions")
+    """NumPy's rule for a gufunc's ``out`` with at least the result's dims: core dims equal,
+    the result's loop dims broadcast to the out's. (With fewer dims NumPy may also drop
+    size-1 loop and optional core dims: not supported.)"""
+    reject(len(out) < len(result),
+           f"{name}: out= with fewer dimensions than the result is not supported")
     split_r, split_o = len(result) - ncore, len(out) - ncore
     for j, (r, o) in enumerate(zip(result[split_r:], out[split_o:])):
         if r != o:
             raise ValueError(f"{name}: Output operand 0 has a mismatch in its core dimension "
                              f"{j} (size {o} is different from {r})")
-    loop_r, loop_o = result[:split_r], out[:split_o]
-    extra = max(0, len(loop_r) - len(loop_o))
-    aligned = zip(loop_r[extra:], loop_o[len(loop_o) - (len(loop_r) - extra):])
-    if any(r != o and r != 1 for r, o in aligned) or any(r != 1 for r in loop_r[:extra]):
+    if any(r != o and r != 1 for r, o in zip(result[:split_r], out[split_o - split_r:])):
         raise ValueError(f"non-broadcastable output operand with shape {out} doesn't match "
                          f"the broadcast shape {result}")
-    reject(extra > 0, f"{name}: out= with fewer dimensions than the broadcast inputs is not "
-                      "supported")
 
 
 def _gufunc_impl(ufunc: np.ufunc) -> Callable[..., Any]:
@@ -310,7 +306,8 @@ def _dot_rule(a: Any, b: Any) -> TensorMeta:
     if sa[ia] != sb[ib]:
         raise ValueError(f"shapes {_shape_text(sa)} and {_shape_text(sb)} not aligned: "
                          f"{sa[ia]} (dim {ia}) != {sb[ib]} (dim {ib})")
-    return meta_like(result, sa[:-1] + sb[:-2] + sb[len(sb) - 1:] if len(sb) > 1 else sa[:-1])
+    b_free = sb[:-2] + sb[-1:] if len(sb) > 1 else ()
+    return meta_like(result, sa[:-1] + b_free)
 
 
 def _shape_text(shape: tuple) -> str:
@@ -474,32 +471,41 @@ binds(np.linalg.tensordot, op=TENSORDOT)(
 
 # ------------------------------------------------------------------------------ einsum
 _CASTINGS = ("no", "equiv", "safe", "same_kind", "unsafe")
-_ELLIPSIS = None  # a broadcast (ellipsis) dimension in a parsed term
+def _scan(text: str, where: str) -> list:
+    """The labels of one term, with ``...`` for the ellipsis (spaces are skipped)."""
+    labels: list[str] = []
+    i = 0
+    while i < len(text):
+        c = text[i]
+        if c == ".":
+            if "..." in labels or text[i:i + 3] != "...":
+                raise ValueError("einstein sum subscripts string contains a '.' that is not "
+                                 f"part of an ellipsis ('...') in {where}")
+            labels.append("...")
+            i += 2
+        elif c.isascii() and c.isalpha():
+            labels.append(c)
+        elif c != " ":
+            raise ValueError(f"invalid subscript '{c}' in einstein sum subscripts string, "
+                             "subscripts must be letters")
+        i += 1
+    return labels
+
+
+def _split_ellipsis(labels: list) -> tuple[list, int]:
+    if "..." not in labels:
+        return labels, -1
+    at = labels.index("...")
+    return labels[:at] + labels[at + 1:], at
 
 
 def _parse_term(text: str, ndim: int, iop: int) -> tuple[list, int]:
     """One operand's labels as NumPy's einsum parses them: (letters, ellipsis position or
     -1)."""
-    letters: list[str] = []
-    ellipsis = -1
-    i = 0
-    while i < len(text):
-        c = text[i]
-        if c.isascii() and c.isalpha():
-            if len(letters) >= ndim:
-                raise ValueError("einstein sum subscripts string contains too many subscripts "
-                                 f"for operand {iop}")
-            letters.append(c)
-        elif c == ".":
-            if ellipsis != -1 or text[i:i + 3] != "...":
-                raise ValueError("einstein sum subscripts string contains a '.' that is not "
-                                 f"part of an ellipsis ('...') in operand {iop}")
-            ellipsis = len(letters)
-            i += 2
-        elif c != " ":
-            raise ValueError(f"invalid subscript '{c}' in einstein sum subscripts string, "
-                             "subscripts must be letters")
-        i += 1
+    letters, ellipsis = _split_ellipsis(_scan(text, f"operand {iop}"))
+    if len(letters) > ndim:
+        raise ValueError("einstein sum subscripts string contains too many subscripts for "
+                         f"operand {iop}")
     if ellipsis == -1 and len(letters) != ndim:
         raise ValueError("operand has more dimensions than subscripts given in einstein sum, "
                          "but no '...' ellipsis provided to broadcast the extra dimensions.")
@@ -507,29 +513,14 @@ def _parse_term(text: str, ndim: int, iop: int) -> tuple[list, int]:
 
 
 def _parse_output(text: str, counts: dict[str, int]) -> tuple[list, int]:
-    letters: list[str] = []
-    ellipsis = -1
-    i = 0
-    while i < len(text):
-        c = text[i]
-        if c.isascii() and c.isalpha():
-            if c in text[i + 1:]:
-                raise ValueError("einstein sum subscripts string includes output subscript "
-                                 f"'{c}' multiple times")
-            if not counts.get(c):
-                raise ValueError("einstein sum subscripts string included output subscript "
-                                 f"'{c}' which never appeared in an input")
-            letters.append(c)
-        elif c == ".":
-            if ellipsis != -1 or text[i:i + 3] != "...":
-                raise ValueError("einstein sum subscripts string contains a '.' that is not "
-                                 "part of an ellipsis ('...') in the output")
-            ellipsis = len(letters)
-            i += 2
-        elif c != " ":
-            raise ValueError(f"invalid subscript '{c}' in einstein sum subscripts string, "
-                             "subscripts must be letters")
-        i += 1
+    letters, ellipsis = _split_ellipsis(_scan(text, "the output"))
+    for i, c in enumerate(letters):
+        if c in letters[i + 1:]:
+            raise ValueError("einstein sum subscripts string includes output subscript "
+                             f"'{c}' multiple times")
+        if not counts.get(c):
+            raise ValueError("einstein sum subscripts string included output subscript "
+                             f"'{c}' which never appeared in an input")
     return letters, ellipsis
 
 
