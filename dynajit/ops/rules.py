@@ -68,20 +68,23 @@ def normalize_axes(axis: Any, ndim: int) -> tuple[int, ...]:
     return tuple(sorted(axes))
 
 
-def dummy(m: TensorMeta) -> np.ndarray | np.generic:
-    """A one-element stand-in with the meta's dtype, rank and scalar-ness."""
+def dummy(m: TensorMeta, size: int = 1) -> np.ndarray | np.generic:
+    """A stand-in with the meta's dtype, rank and scalar-ness: one element (of value 1), or
+    none (``size=0``, for ranks >= 1)."""
     if m.scalar:
         return m.dtype.type(1)
-    return np.ones((1,) * m.ndim, dtype=m.dtype)
+    if m.ndim == 0:
+        return np.ones((), dtype=m.dtype)
+    return np.ones((size,) * m.ndim, dtype=m.dtype)
 
 
-def _to_dummies(value: Any) -> Any:
+def _to_dummies(value: Any, size: int = 1) -> Any:
     if isinstance(value, TensorMeta):
-        return dummy(value)
+        return dummy(value, size)
     if isinstance(value, tuple):
-        return tuple(_to_dummies(v) for v in value)
+        return tuple(_to_dummies(v, size) for v in value)
     if isinstance(value, list):
-        return [_to_dummies(v) for v in value]
+        return [_to_dummies(v, size) for v in value]
     return value
 
 
@@ -92,7 +95,17 @@ def probe(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     or out-of-range Python integers."""
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return fn(*_to_dummies(args), **{k: _to_dummies(v) for k, v in kwargs.items()})
+        try:
+            return fn(*_to_dummies(args), **{k: _to_dummies(v) for k, v in kwargs.items()})
+        except ValueError:
+            # A value check (an integer to a negative power) fails on the stand-in's
+            # element; NumPy raises it only when elements exist, i.e. when the graph runs.
+            # Empty stand-ins tell whether the call itself is valid.
+            if not any(isinstance(m, TensorMeta) and m.ndim for m in _flatten(
+                    (args, tuple(kwargs.values())))):
+                raise
+            return fn(*_to_dummies(args, 0),
+                      **{k: _to_dummies(v, 0) for k, v in kwargs.items()})
 
 
 def meta_like(result: Any, shape: tuple) -> TensorMeta:
