@@ -4,6 +4,7 @@ from dynajit import ops  # noqa: F401  (registers every op)
 from dynajit.api import compile, disable, list_backends, lookup_backend, register_backend, reset
 from dynajit.config import config
 from dynajit.errors import CompileError, DynajitError, GraphError, Unsupported
+from dynajit.trace.explain import explain
 
 __version__ = "0.1.0"
 
@@ -15,6 +16,7 @@ __all__ = [
     "compile",
     "config",
     "disable",
+    "explain",
     "list_backends",
     "lookup_backend",
     "register_backend",

@@ -4,6 +4,7 @@ adds its sub-parser and sets ``run`` (args -> exit status); add a command by add
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -38,7 +39,41 @@ def _add_report(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(run=_run_report)
 
 
-COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (_add_report,)
+def _run_explain(args: argparse.Namespace) -> int:
+    from dynajit.trace.explain import run_script, summarize
+
+    if not os.path.isfile(args.script):
+        print(f"dynajit explain: error: cannot open file {args.script!r}", file=sys.stderr)
+        return 2
+    status, collector = run_script(args.script, args.args)
+    summary = summarize(collector.compiles(), collector.errors, args.top)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as f:
+            f.write(summary + "\n")
+    else:
+        sys.stdout.flush()
+        print(summary, file=sys.stderr)
+    return status
+
+
+def _add_explain(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "explain", help="run a script and summarize its graph breaks",
+        description="Run SCRIPT (as `python SCRIPT ARGS...` would, every @dynajit.compile "
+                    "function active) and then print, on stderr, a graph-break summary: each "
+                    "site (file:line) ranked by how many breaks it had, with the reason and "
+                    "what to change. The exit status is the script's.")
+    p.add_argument("-o", "--output", metavar="FILE",
+                   help="write the summary to FILE instead of stderr")
+    p.add_argument("--top", type=int, metavar="N", help="show only the N most frequent sites")
+    p.add_argument("script", metavar="SCRIPT", help="the Python script to run")
+    p.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS",
+                   help="the script's arguments")
+    p.set_defaults(run=_run_explain)
+
+
+COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (_add_report,
+                                                                       _add_explain)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

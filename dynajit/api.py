@@ -39,6 +39,24 @@ def _skipped_prefixes() -> tuple[str, ...]:
 _SKIP_PREFIXES: tuple[str, ...] | None = None
 
 
+_SKIP_MODULES = frozenset({"dynajit", "numpy", "llvmlite", "networkx", "bytecode", "_pytest",
+                           "pytest", "pluggy", "hypothesis"}) | frozenset(sys.stdlib_module_names)
+
+
+def _should_skip_function(func: Any) -> bool:
+    """Frames dynajit never compiles: by the function's module (this catches code that
+    standard modules generate at run time, e.g. namedtuple methods, whose file is
+    "<string>"), then by file."""
+    module = getattr(func, "__module__", None) or ""
+    if module.partition(".")[0] in _SKIP_MODULES:
+        return True
+    if module not in sys.modules:
+        # Code generated into a private namespace (namedtuple methods, dynajit's own
+        # generated functions): not user code.
+        return True
+    return _should_skip(func.__code__)
+
+
 def _should_skip(code: types.CodeType) -> bool:
     global _SKIP_PREFIXES
     filename = code.co_filename
@@ -79,7 +97,7 @@ class _Callback:
         from dynajit.capture import convert_frame
 
         code = func.__code__
-        if _should_skip(code) or not isinstance(func, types.FunctionType):
+        if not isinstance(func, types.FunctionType) or _should_skip_function(func):
             _hook.mark_skip(code)
             return None
         if code.co_freevars:

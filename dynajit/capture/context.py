@@ -81,6 +81,10 @@ class TraceContext:
         self.mutated_containers: dict[int, VT] = {}
         self.instructions = 0
         self.in_loop = False
+        # Bumped by every side effect the output code would replay; a graph break is only
+        # taken when the failing instruction made none (its effects would run twice).
+        self.effect_version = 0
+        self.allow_breaks = True
         self.tracers: list[Any] = []  # the InstructionTracers running, innermost last
 
     def location(self) -> str | None:
@@ -236,6 +240,7 @@ class TraceContext:
 
     def store_global(self, f_globals: dict, name: str, value: VT, globals_source: Any) -> None:
         self.global_stores[(globals_source, name)] = (globals_source, name, value)
+        self.effect_version += 1
 
     # ------------------------------------------------------------------------- attributes
     def getattr(self, obj: VT, name: str) -> VT:
@@ -315,6 +320,7 @@ class TraceContext:
         if obj.source is None:
             raise Unsupported(f"storing attribute {name!r} on an object without a source")
         self.attr_stores[(id(obj.obj), name)] = (obj, name, value)
+        self.effect_version += 1
 
     # ------------------------------------------------------------------------- subscripts
     def getitem(self, container: VT, index: VT) -> VT:
@@ -381,6 +387,7 @@ class TraceContext:
             raise Unsupported(f"list operation on {vt}")
         vt.mutated = True
         self.mutated_containers[id(vt)] = vt
+        self.effect_version += 1
         return vt
 
     def dict_mutated(self, vt: VT) -> DictVT:
@@ -388,6 +395,7 @@ class TraceContext:
             raise Unsupported(f"dict operation on {vt}")
         vt.mutated = True
         self.mutated_containers[id(vt)] = vt
+        self.effect_version += 1
         return vt
 
     # ------------------------------------------------------------------------- iteration
@@ -536,6 +544,7 @@ class TraceContext:
                 raise Unsupported("writing into an array that is a view or has views "
                                   "(aliasing is not modelled yet)")
             out_vt.node = node
+            self.effect_version += 1
             return out_vt
         return self._wrap_result(node, bound.op, args)
 
@@ -690,8 +699,37 @@ class TraceContext:
             self._depth = depth
         return result
 
+    def graph_break(self, tracer: Any, inst: Any, before: tuple,
+                    error: Unsupported) -> BaseException:
+        """The exception to raise for ``error`` at instruction ``inst`` of the compiled frame:
+        a GraphBreak when the frame can stop there and resume after it, else ``error``
+        itself with the reason no break was possible appended."""
+        stack, locals_, kw_names, version = before
+
+        def refuse(why: str) -> Unsupported:
+            error.args = (f"{error.args[0]}; no graph break possible: {why}",)
+            return error
+
+        if not self.allow_breaks or getattr(error, "input_dependent", False):
+            return error
+        if inst.opname not in BREAKABLE_OPS:
+            return refuse(f"{inst.opname} cannot run on its own in the frame's place")
+        if self.effect_version != version:
+            return refuse("the instruction had side effects before the unsupported part")
+        if any(start <= inst.offset <= end for start, end in tracer.loop_ranges()):
+            return refuse("it is inside a loop (the rest of the loop would be a new frame "
+                          "per iteration)")
+        if tracer.code.co_cellvars:
+            return refuse("the function has variables captured by inner functions")
+        for vt in [*stack, *locals_.values()]:
+            why = _not_rebuildable(vt)
+            if why is not None:
+                return refuse(why)
+        return GraphBreak(tracer, inst, stack, locals_, kw_names, error)
+
     def record_cell_store(self, cell: CellVT, value: VT) -> None:
         self.cell_stores[id(cell)] = (cell, value)
+        self.effect_version += 1
 
 
 def closure_cell_of(function_source: Any, index: int) -> Any:
@@ -701,6 +739,46 @@ def closure_cell_of(function_source: Any, index: int) -> Any:
 
 
 _SEQUENCE_OPERATORS = {operator.add, operator.iadd, operator.mul, operator.imul}
+
+# Instructions a graph break can run eagerly in the output code (see output.py).
+BREAKABLE_OPS = frozenset({
+    "CALL", "BINARY_OP", "COMPARE_OP", "BINARY_SUBSCR", "CONTAINS_OP", "UNARY_NOT",
+    "UNARY_NEGATIVE", "UNARY_INVERT", "POP_JUMP_IF_TRUE", "POP_JUMP_IF_FALSE",
+    "POP_JUMP_FORWARD_IF_TRUE", "POP_JUMP_FORWARD_IF_FALSE", "POP_JUMP_IF_NONE",
+    "POP_JUMP_IF_NOT_NONE", "POP_JUMP_FORWARD_IF_NONE", "POP_JUMP_FORWARD_IF_NOT_NONE",
+})
+
+
+class GraphBreak(Exception):  # noqa: N818 - a control-flow signal, not an error
+    """The compiled frame stops before ``inst``: what was traced becomes the graph, ``inst``
+    runs eagerly, and a resume function continues after it."""
+
+    def __init__(self, tracer: Any, inst: Any, stack: list[VT], locals_: dict[str, VT],
+                 kw_names: tuple, reason: Unsupported):
+        super().__init__(str(reason))
+        self.tracer = tracer
+        self.inst = inst
+        self.stack = stack
+        self.locals = locals_
+        self.kw_names = kw_names
+        self.reason = reason
+
+
+def _not_rebuildable(vt: VT) -> str | None:
+    """Why ``vt`` cannot be handed to a resume function as a real Python value, or None."""
+    if isinstance(vt, IteratorVT):
+        return "a live iterator (a loop or iter())"
+    if isinstance(vt, (FunctionVT, CellVT)):
+        return "a function defined inside the compiled code"
+    if isinstance(vt, CallableVT) and vt.self_vt is not None:
+        return _not_rebuildable(vt.self_vt)
+    if isinstance(vt, ObjectVT) and vt.source is None:
+        return "an object created while tracing"
+    if isinstance(vt, SequenceVT):
+        return next(filter(None, map(_not_rebuildable, vt.items)), None)
+    if isinstance(vt, DictVT):
+        return next(filter(None, map(_not_rebuildable, vt.items.values())), None)
+    return None
 
 
 def input_dependent(reason: str) -> Unsupported:

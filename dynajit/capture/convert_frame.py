@@ -15,7 +15,7 @@ import weakref
 from typing import Any
 
 from dynajit.backends import lookup_backend
-from dynajit.capture.context import TraceContext
+from dynajit.capture.context import GraphBreak, TraceContext
 from dynajit.capture.output import OutputCode
 from dynajit.capture.tracer import InstructionTracer
 from dynajit.capture.values import CellVT
@@ -67,7 +67,7 @@ def reset() -> None:
 
 
 def trace(fn: types.FunctionType, flat_args: tuple, backend: Any,
-          metrics: CompileMetrics | None = None) -> CacheEntry:
+          metrics: CompileMetrics | None = None, allow_breaks: bool = True) -> CacheEntry:
     """Trace ``fn`` for these arguments and compile it. Raises Unsupported (with the user's
     file:line) when the frame cannot be captured as one graph. ``metrics`` collects phase
     times and counts; the trace and the logs get the graph, guards and code as they come."""
@@ -91,12 +91,21 @@ def trace(fn: types.FunctionType, flat_args: tuple, backend: Any,
         source = ClosureSource(name, i)
         cells[name] = CellVT(ctx.wrap(contents, source))
         cells[name].source = source
-    result = InstructionTracer(ctx, code, fn.__globals__, locals_, cells).run()
+    ctx.allow_breaks = allow_breaks
+    try:
+        result = InstructionTracer(ctx, code, fn.__globals__, locals_, cells).run()
+        graph_break = None
+    except GraphBreak as gb:
+        result, graph_break = None, gb
     ctx.check_written_inputs_disjoint()
     metrics.end_phase()
     metrics.start_phase("output_code")
     out = OutputCode(ctx, fn, names)
-    effects, returned = out.prepare(result)
+    if graph_break is None:
+        effects, tail = out.prepare(result)
+    else:
+        effects, tail = out.prepare_break(graph_break)
+        _record_break(code, metrics, graph_break)
     metrics.end_phase()
     metrics.start_phase("passes")
     ctx.graph.output(tuple(out.outputs))
@@ -113,14 +122,16 @@ def trace(fn: types.FunctionType, flat_args: tuple, backend: Any,
     example_inputs = list(ctx.input_values)
     metrics.start_phase("backend")
     try:
-        compiled = lookup_backend(backend)(gm, example_inputs)
+        # A graph with no op (e.g. a frame that breaks at its first line) is not compiled:
+        # the entry does not call it.
+        compiled = lookup_backend(backend)(gm, example_inputs) if out.outputs else None
     except Exception as e:
         raise CompileError(f"backend {backend!r} failed on {code.co_name}: "
                            f"{type(e).__name__}: {e}") from e
     finally:
         metrics.end_phase()
     metrics.start_phase("output_code")
-    entry, entry_source = out.assemble(effects, returned, compiled, gm)
+    entry, entry_source = out.assemble(effects, tail, compiled, gm)
     metrics.end_phase()
     metrics.start_phase("guards")
     guards = build_guards(ctx, fn)
@@ -222,7 +233,7 @@ def _compile_or_explain(fn: types.FunctionType, flat_args: tuple, backend: Any,
                       f"and now runs eagerly: {cache.failure}", stacklevel=4)
         return None
     try:
-        entry = trace(fn, flat_args, backend, metrics)
+        entry = trace(fn, flat_args, backend, metrics, allow_breaks=not fullgraph)
     except Unsupported as e:
         input_dependent = getattr(e, "input_dependent", False)
         action = ("fullgraph=True: raised to the caller" if fullgraph else
@@ -272,6 +283,30 @@ def _record_fallback(code: types.CodeType, metrics: CompileMetrics, fail_type: s
         "User code traceback:\n"
         f'  File "{site[0]}", line {site[1]}{in_frame}\n'
         + (f"    {source}\n" if source else "")))
+    logs.graph_break(site, code.co_qualname, reason, action)
+
+
+def _record_break(code: types.CodeType, metrics: CompileMetrics, gb: Any) -> None:
+    """A graph break: the frame's entry runs the graph so far, the instruction, and a
+    resume function. Recorded like PyTorch's (break-reason artifact, restart reason)."""
+    reason = str(gb.reason)
+    location = getattr(gb.reason, "user_location", None)
+    site = _site(location) or (code.co_filename, code.co_firstlineno)
+    metrics.restart_reasons.append(reason)
+    reason = reason.removesuffix(f" ({site[0]}:{site[1]})")  # the site is said separately
+    stack = getattr(gb.reason, "user_stack", None) or [f"{site[0]}:{site[1]}"]
+    frames = "".join(f'  File "{_site(loc)[0]}", line {_site(loc)[1]}\n'
+                     + (f"    {logs.source_line(*_site(loc))}\n"
+                        if logs.source_line(*_site(loc)) else "")
+                     for loc in stack if _site(loc))
+    action = (f"graph break: {gb.inst.opname} runs eagerly, then "
+              f"__resume_{code.co_name}_at_{gb.tracer.next_offset(gb.inst)} continues")
+    structured.artifact("dynamo_graph_break_reason", lambda: (
+        f"Graph break in user code at {site[0]}:{site[1]}\n"
+        f"Graph Break Reason: {reason}\n"
+        f"Instruction: {gb.inst.opname} {gb.inst.argrepr}\n"
+        f"Action: {action}\n"
+        "User code traceback:\n" + frames))
     logs.graph_break(site, code.co_qualname, reason, action)
 
 

@@ -21,6 +21,7 @@ from dynajit.capture.values import (
     CellVT,
     ConstVT,
     DictVT,
+    NullVT,
     ObjectVT,
     SequenceVT,
     SliceVT,
@@ -55,6 +56,8 @@ class OutputCode:
         # runs and before any side effect (``o.a, o.b = o.b, o.a`` must see old values).
         self.reads: list[str] = []
         self._read_names: dict[Any, str] = {}
+        self.builds: list[str] = []
+        self._built_names: dict[int, str] = {}
 
     # ------------------------------------------------------------------------- expressions
     def source_expr(self, source: Any) -> str:
@@ -113,12 +116,12 @@ class OutputCode:
             inner = ", ".join(self.rebuild(i) for i in vt.items)
             if vt.kind is tuple:
                 return f"({inner},)" if len(vt.items) == 1 else f"({inner})"
-            return f"[{inner}]"
+            return self._built(vt, f"[{inner}]")
         if isinstance(vt, DictVT):
             if vt.source is not None:
                 return self.read(vt.source)
-            return "{" + ", ".join(f"{self.constant(k)}: {self.rebuild(v)}"
-                                   for k, v in vt.items.items()) + "}"
+            return self._built(vt, "{" + ", ".join(
+                f"{self.constant(k)}: {self.rebuild(v)}" for k, v in vt.items.items()) + "}")
         if isinstance(vt, SliceVT):
             return f"slice({', '.join(self.rebuild(p) for p in vt.parts)})"
         if isinstance(vt, ObjectVT):
@@ -128,7 +131,18 @@ class OutputCode:
         if isinstance(vt, CallableVT) and vt.self_vt is None:
             return self.read(vt.source) if vt.source is not None else self.constant(
                 vt.fn)
+        if isinstance(vt, CallableVT):  # a bound method, e.g. x.item
+            return f"{self.rebuild(vt.self_vt)}.{vt.fn.__name__}"
         raise Unsupported(f"cannot return {vt} from compiled code")
+
+    def _built(self, vt: VT, expr: str) -> str:
+        """A list or dict made by the traced code is built once, so every place that holds
+        it holds the same object (a stack slot and a local, two outputs)."""
+        name = self._built_names.get(id(vt))
+        if name is None:
+            name = self._built_names[id(vt)] = f"__b{len(self._built_names)}"
+            self.builds.append(f"{name} = {expr}")
+        return name
 
     # ------------------------------------------------------------------------- side effects
     def side_effect_lines(self) -> list[str]:
@@ -164,13 +178,76 @@ class OutputCode:
         return self.rebuild(vt)
 
     # ------------------------------------------------------------------------- assembly
-    def prepare(self, return_vt: VT) -> tuple[list[str], str]:
-        """Side-effect lines and the return expression; fills ``outputs`` (the graph's
-        outputs, in order) as a by-product."""
+    def prepare(self, return_vt: VT) -> tuple[list[str], list[str]]:
+        """Side-effect lines and the lines that end the entry; fills ``outputs`` (the
+        graph's outputs, in order) as a by-product."""
         effects = self.side_effect_lines()
-        return effects, self.rebuild(return_vt)
+        return effects, [f"return {self.rebuild(return_vt)}"]
 
-    def assemble(self, effects: list[str], result: str, compiled_graph: Any,
+    def prepare_break(self, gb: Any) -> tuple[list[str], list[str]]:
+        """For a graph break: side effects so far, then the breaking instruction run eagerly
+        and a call of the resume function(s) that continue the frame after it."""
+        from dynajit.capture.resume import resume_function
+
+        effects = self.side_effect_lines()
+        inst, stack, tracer = gb.inst, list(gb.stack), gb.tracer
+        # A resume function's own stack arguments are dead once its prologue has run.
+        locals_ = tuple(name for name in gb.locals if not name.startswith("__stack"))
+        tail: list[str] = []
+        result = "__res"
+
+        def resume_call(offset: int, rest: list[VT], pushed: str | None) -> str:
+            nulls = tuple(isinstance(v, NullVT) for v in rest) + (() if pushed is None
+                                                                 else (False,))
+            fn = resume_function(self.fn, offset, nulls, locals_)
+            args = [self.rebuild(v) for v in rest if not isinstance(v, NullVT)]
+            args += [pushed] if pushed is not None else []
+            args += [self.rebuild(gb.locals[name]) for name in locals_]
+            return f"{self.constant(fn)}({', '.join(args)})"
+
+        op = inst.opname
+        after = tracer.next_offset(inst)
+        if op == "CALL":
+            argc = inst.arg
+            callee_slots, args = stack[len(stack) - argc - 2:len(stack) - argc], \
+                stack[len(stack) - argc:]
+            rest = stack[:len(stack) - argc - 2]
+            first, second = callee_slots
+            fn_vt, args = (second, args) if isinstance(first, NullVT) else (
+                first, [second, *args])
+            n_kw = len(gb.kw_names)
+            pos, kws = args[:len(args) - n_kw], args[len(args) - n_kw:]
+            parts = [self.rebuild(a) for a in pos]
+            parts += [f"{k}={self.rebuild(v)}" for k, v in zip(gb.kw_names, kws)]
+            tail.append(f"{result} = {self.rebuild(fn_vt)}({', '.join(parts)})")
+            tail.append(f"return {resume_call(after, rest, result)}")
+        elif op.startswith("POP_JUMP"):
+            cond, rest = stack[-1], stack[:-1]
+            test = (f"{self.rebuild(cond)} is None" if op.endswith("_NONE") and "NOT" not in op
+                    else f"{self.rebuild(cond)} is not None" if op.endswith("NOT_NONE")
+                    else self.rebuild(cond))
+            jump_when = not op.endswith("FALSE")  # IF_TRUE, IF_NONE, IF_NOT_NONE jump on True
+            taken, fallthrough = resume_call(inst.argval, rest, None), resume_call(after, rest,
+                                                                                   None)
+            tail.append(f"if {test}:")
+            tail.append(f"    return {taken if jump_when else fallthrough}")
+            tail.append(f"return {fallthrough if jump_when else taken}")
+        elif op == "BINARY_OP":
+            from dynajit.capture.tracer import BINARY_OPERATORS
+
+            fn = self.constant(BINARY_OPERATORS[inst.argrepr])
+            a, b = (self.rebuild(v) for v in stack[-2:])
+            tail.append(f"{result} = {fn}({a}, {b})")
+            tail.append(f"return {resume_call(after, stack[:-2], result)}")
+        else:
+            n_in, expr = _EAGER_INSTRUCTIONS[op](inst)
+            operands = [self.rebuild(v) for v in stack[len(stack) - n_in:]]
+            rest = stack[:len(stack) - n_in]
+            tail.append(f"{result} = {expr(*operands)}")
+            tail.append(f"return {resume_call(after, rest, result)}")
+        return effects, tail
+
+    def assemble(self, effects: list[str], tail: list[str], compiled_graph: Any,
                  graph_module: Any) -> tuple[types.FunctionType, str]:
         input_exprs = [self.read(source) for source, _ in self.ctx.inputs]
         self.namespace["__compiled"] = compiled_graph
@@ -185,8 +262,9 @@ class OutputCode:
             lines.append("    except Exception as __e:")
             lines.append("        __annotate(__e)")
             lines.append("        raise")
+        lines += [f"    {line}" for line in self.builds]
         lines += [f"    {line}" for line in effects]
-        lines.append(f"    return {result}")
+        lines += [f"    {line}" for line in tail]
         source = "\n".join(lines) + "\n"
         filename = f"<dynajit-entry-{name}>"
         linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
@@ -206,3 +284,15 @@ def annotate_exception(exc: BaseException, graph_module: Any) -> None:
                              f"(graph node '{node.name}', op {node.target.name})")
             return
         tb = tb.tb_next
+
+
+# Instructions other than CALL and jumps that a graph break runs eagerly: operand count and
+# the Python expression with the same meaning.
+_EAGER_INSTRUCTIONS: dict[str, Any] = {
+    "COMPARE_OP": lambda inst: (2, lambda a, b: f"({a} {inst.argval} {b})"),
+    "BINARY_SUBSCR": lambda inst: (2, lambda a, b: f"{a}[{b}]"),
+    "CONTAINS_OP": lambda inst: (2, lambda a, b: f"({a} {'not in' if inst.arg else 'in'} {b})"),
+    "UNARY_NOT": lambda inst: (1, lambda a: f"(not {a})"),
+    "UNARY_NEGATIVE": lambda inst: (1, lambda a: f"(-{a})"),
+    "UNARY_INVERT": lambda inst: (1, lambda a: f"(~{a})"),
+}

@@ -77,6 +77,7 @@ class InstructionTracer:
     # ------------------------------------------------------------------------- driver
     def run(self) -> VT:
         self.ctx.tracers.append(self)
+        root = self.depth == 0
         try:
             while True:
                 inst = self.instructions[self.pc]
@@ -89,17 +90,44 @@ class InstructionTracer:
                 handler = getattr(self, inst.opname, None)
                 if handler is None:
                     raise Unsupported(f"bytecode {inst.opname} is not supported")
-                handler(inst)
+                if not root:
+                    handler(inst)
+                    continue
+                # The compiled frame itself: remember the state before each instruction, so
+                # that an instruction the trace cannot follow becomes a graph break.
+                before = (list(self.stack), dict(self.locals), self.kw_names,
+                          self.ctx.effect_version)
+                try:
+                    handler(inst)
+                except Unsupported as e:
+                    self._locate(e)
+                    raise self.ctx.graph_break(self, inst, before, e) from None
         except _Return as r:
             return r.value
         except Unsupported as e:
-            if not getattr(e, "located", False):
-                e.args = (f"{e.reason} ({self.location()})",)
-                e.user_location = self.location()
-                e.located = True
+            self._locate(e)
             raise
         finally:
             self.ctx.tracers.pop()
+
+    def _locate(self, e: Unsupported) -> None:
+        """Name the innermost user line in the message, once."""
+        if not getattr(e, "located", False):
+            e.args = (f"{e.reason} ({self.location()})",)
+            e.user_location = self.location()
+            e.user_stack = [t.location() for t in self.ctx.tracers]
+            e.instruction = (f"{self.current.opname} {self.current.argrepr}".strip()
+                             if self.current is not None else None)
+            e.located = True
+
+    def loop_ranges(self) -> list[tuple[int, int]]:
+        """(start, end) offsets of every loop body (a backward jump's target to the jump)."""
+        return [(inst.argval, inst.offset) for inst in self.instructions
+                if "JUMP" in inst.opname and isinstance(inst.argval, int)
+                and inst.argval <= inst.offset]
+
+    def next_offset(self, inst: Any) -> int:
+        return self.instructions[self.index_of[inst.offset] + 1].offset
 
     def location(self) -> str:
         line = None

@@ -7,7 +7,8 @@ record; everything a record needs is computed lazily, so a disabled trace costs 
     trace.artifact("dynajit_fusion_groups", lambda: groups, encoding="json")
 
 Records pick up the compile id (``frame_id``/``frame_compile_id``/``attempt``) from the
-compile context that ``capture/convert_frame.py`` sets around one compile."""
+compile context that ``capture/convert_frame.py`` sets around one compile. ``listen()`` hands
+the same records to a callback in this process, with or without a trace file (``explain``)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ import time
 import types
 import warnings
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from dynajit.config import config
@@ -68,6 +69,14 @@ class _Sink:
         self.pid = 0
         self.strings: dict[str, int] = {}
         self.broken = False
+
+    def string(self, index: int) -> str:
+        """The interned string at ``index`` (the table is small: a few file names)."""
+        with _LOCK:
+            for text, i in self.strings.items():
+                if i == index:
+                    return text
+        raise KeyError(f"no interned string {index}")
 
     def open(self) -> bool:
         if self.broken or self.directory is None:
@@ -121,16 +130,18 @@ def _current_sink() -> _Sink:
 
 # ----------------------------------------------------------------------------- public API
 def enabled() -> bool:
-    """True when records are written (``config.trace_dir`` is set)."""
-    return bool(config.trace_dir)
+    """True when records are wanted: ``config.trace_dir`` is set or a listener is installed
+    (guard costly record building with it)."""
+    return bool(_listeners or config.trace_dir)
 
 
 def record(kind: str, metadata: Any = None, payload: Any = None) -> None:
     """Write one record ``{kind: metadata}`` with the current compile id. ``metadata`` is a
     JSON-able object (default ``{}``) or a callable returning one; ``payload`` is a string,
     a JSON-able object (written as JSON) or a callable returning either, or None. Callables
-    run only when tracing is on. Never raises: a failing record is reported as a warning."""
-    if not config.trace_dir:
+    run only when tracing is on or a listener reads them. Never raises: a failing record is
+    reported as a warning."""
+    if not (_listeners or config.trace_dir):
         return
     _emit(kind, metadata, payload, sys._getframe(1))
 
@@ -138,11 +149,92 @@ def record(kind: str, metadata: Any = None, payload: Any = None) -> None:
 def artifact(name: str, payload: Any, encoding: str = "string") -> None:
     """An ``artifact`` record (tlparse writes it to ``<name>_N.txt`` or ``.json``). ``name``
     must not contain "/"; ``encoding`` is "string" or "json"."""
-    if not config.trace_dir:
+    if not (_listeners or config.trace_dir):
         return
     if encoding not in ("string", "json"):
         raise ValueError(f"artifact encoding must be 'string' or 'json', got {encoding!r}")
     _emit("artifact", {"name": name, "encoding": encoding}, payload, sys._getframe(1))
+
+
+_UNSET = object()
+
+
+class Record:
+    """One record as a listener sees it: ``kind``, ``name`` (the artifact's name, else the
+    kind), ``compile_id`` (None outside a compile), and ``metadata`` and ``payload`` as
+    objects (not JSON text). The metadata is built before any listener runs (it may hold
+    the user's stack at the record); the payload is built on first access, then kept."""
+
+    __slots__ = ("kind", "compile_id", "_metadata", "_payload", "_sink")
+
+    def __init__(self, kind: str, compile_id: CompileId | None, metadata: Any,
+                 payload: Any, sink: _Sink):
+        self.kind = kind
+        self.compile_id = compile_id
+        self._metadata = metadata
+        self._payload = payload
+        self._sink = sink
+
+    @property
+    def metadata(self) -> Any:
+        if callable(self._metadata):
+            self._metadata = self._metadata()
+        return {} if self._metadata is None else self._metadata
+
+    @property
+    def payload(self) -> Any:
+        if callable(self._payload):
+            self._payload = self._payload()
+        return self._payload
+
+    @property
+    def name(self) -> str:
+        if self.kind == "artifact":
+            return self.metadata.get("name", "artifact")
+        return self.kind
+
+    def string(self, index: int) -> str:
+        """The interned string ``index`` (a stack frame's ``filename``)."""
+        return self._sink.string(index)
+
+    def __repr__(self) -> str:
+        return f"<Record {self.compile_id or '[-/-]'} {self.name}>"
+
+
+@dataclasses.dataclass(frozen=True)
+class Listener:
+    """A callback installed by ``listen``; ``thread`` None means every thread."""
+
+    callback: Callable[[Record], None]
+    thread: int | None
+
+
+_listeners: tuple[Listener, ...] = ()
+
+
+@contextlib.contextmanager
+def listen(callback: Callable[[Record], None], all_threads: bool = False,
+           ) -> Iterator[Listener]:
+    """Call ``callback(record)`` for every record written inside the block (in this thread,
+    or in every thread with ``all_threads``), whether or not a trace file is written.
+
+    >>> with trace.listen(lambda r: print(r.compile_id, r.name)):
+    ...     f(x)
+    [0/0] dynamo_start
+    ...
+
+    The callback runs inside the compile that writes the record; what it raises becomes a
+    warning. While a listener is installed every record is built (one check more when none
+    is: tracing off costs two flag reads instead of one)."""
+    global _listeners
+    listener = Listener(callback, None if all_threads else threading.get_ident())
+    with _LOCK:
+        _listeners = (*_listeners, listener)
+    try:
+        yield listener
+    finally:
+        with _LOCK:
+            _listeners = tuple(item for item in _listeners if item is not listener)
 
 
 def trace_file() -> str | None:
@@ -188,16 +280,17 @@ def compile_context(compile_id: CompileId) -> Iterator[CompileId]:
 
 def intern_string(text: str) -> int:
     """Index of ``text`` in the trace file's string table; writes its ``str`` record on
-    first use. Call only while tracing is on (inside lazy metadata)."""
+    first use. Call only inside lazy metadata. Without a file (only listeners) the table is
+    kept in memory, for ``Record.string``."""
     sink = _current_sink()
     with _LOCK:
-        if not sink.open():
-            return 0
+        writing = sink.open()
         index = sink.strings.get(text)
         if index is None:
             index = sink.strings[text] = len(sink.strings)
-            envelope = json.dumps({"str": [text, index]})
-            sink.write(f"{_prefix(sys._getframe(1))}{envelope}\n")
+            if writing:
+                envelope = json.dumps({"str": [text, index]})
+                sink.write(f"{_prefix(sys._getframe(1))}{envelope}\n")
         return index
 
 
@@ -246,28 +339,57 @@ def payload_text(value: Any) -> str:
 
 
 def _emit(kind: str, metadata: Any, payload: Any, caller: types.FrameType) -> None:
+    # The sink is chosen before anything lazy runs: metadata interns file names in it.
+    rec = Record(kind, _COMPILE_ID.get(), metadata, payload, _current_sink())
+    if config.trace_dir:
+        _write(rec, caller)
+    if _listeners:
+        _notify(rec)
+
+
+def _write(rec: Record, caller: types.FrameType) -> None:
     try:
-        meta = metadata() if callable(metadata) else metadata
-        envelope: dict[str, Any] = {kind: {} if meta is None else meta}
-        compile_id = _COMPILE_ID.get()
+        envelope: dict[str, Any] = {rec.kind: rec.metadata}
+        compile_id = rec.compile_id
         if compile_id is not None:
             envelope["frame_id"] = compile_id.frame_id
             envelope["frame_compile_id"] = compile_id.frame_compile_id
             envelope["attempt"] = compile_id.attempt
         text = None
+        payload = rec.payload
         if payload is not None:
-            text = payload_text(payload() if callable(payload) else payload)
+            text = payload_text(payload)
             envelope["has_payload"] = hashlib.md5(text.encode("utf-8")).hexdigest()
         line = f"{_prefix(caller)}{json.dumps(envelope, allow_nan=False)}\n"
         if text:
             line += "".join(f"\t{piece}\n" for piece in text.split("\n"))
-        sink = _current_sink()
+        sink = rec._sink
         with _LOCK:
             if sink.open():
                 sink.write(line)
     except Exception as e:  # noqa: BLE001 - tracing must never change what it observes
-        warnings.warn(f"dynajit: could not write the {kind!r} trace record: "
-                      f"{type(e).__name__}: {e}", stacklevel=3)
+        warnings.warn(f"dynajit: could not write the {rec.kind!r} trace record: "
+                      f"{type(e).__name__}: {e}", stacklevel=4)
+
+
+def _notify(rec: Record) -> None:
+    thread = threading.get_ident()
+    listeners = [item for item in _listeners if item.thread in (None, thread)]
+    if not listeners:
+        return
+    try:
+        # Built here, not inside a listener, so that a user stack does not include it.
+        rec.metadata  # noqa: B018
+    except Exception as e:  # noqa: BLE001 - tracing must never change what it observes
+        warnings.warn(f"dynajit: could not build the {rec.kind!r} trace record: "
+                      f"{type(e).__name__}: {e}", stacklevel=4)
+        return
+    for listener in listeners:
+        try:
+            listener.callback(rec)
+        except Exception as e:  # noqa: BLE001 - a listener must not change what it observes
+            warnings.warn(f"dynajit: a trace listener failed on the {rec.kind!r} record: "
+                          f"{type(e).__name__}: {e}", stacklevel=4)
 
 
 def _prefix(caller: types.FrameType) -> str:

@@ -51,7 +51,7 @@ class Case:
     fn: Callable
     inputs: Callable[[], Args]
     graphs: int
-    ops: int
+    ops: int | list[int]  # ops of every graph, or of each graph in compile order
     fallback: str | None = None  # expected text in cache.failure
     state: Callable[[], Any] | None = None  # other observable state after the call
 
@@ -59,7 +59,8 @@ class Case:
 CASES: list[Case] = []
 
 
-def case(inputs: Callable[[], Args], graphs: int = 1, ops: int = 0, fallback: str | None = None,
+def case(inputs: Callable[[], Args], graphs: int = 1, ops: int | list[int] = 0,
+         fallback: str | None = None,
          state: Callable[[], Any] | None = None) -> Callable:
     def register(fn: Callable) -> Callable:
         CASES.append(Case(fn, inputs, graphs, ops, fallback, state))
@@ -1588,25 +1589,28 @@ def builtin_sum_of_int_list(ns, x):
     return x * sum(ns)
 
 
-# ----------------------------------------------------------------------------- fallbacks
-@case(x_, graphs=0, fallback="depends on the data")
-def fallback_data_dependent_branch(x):
+# ----------------------------------------------------------------------------- graph breaks
+# The frame stops at the instruction the tracer cannot follow, runs it eagerly, and a resume
+# function (compiled on its own frame) continues; a graph with no op is not compiled.
+@case(x_, graphs=2, ops=[2, 1])
+def break_data_dependent_branch(x):
     if x.sum() > 0:
         return x * 2
     return x - 1
 
 
-@case(x_, graphs=0, fallback="print")
-def fallback_print(x):
+@case(x_, graphs=1, ops=[1])
+def break_print(x):
     print("shape", x.shape)
     return x + 1
 
 
-@case(x_, graphs=0, fallback="float")
-def fallback_float_of_array(x):
+@case(x_, graphs=1, ops=[1])
+def break_float_of_array(x):
     return float(x.sum()) * 2
 
 
+# ----------------------------------------------------------------------------- fallbacks
 @case(x_, graphs=0, fallback="try")
 def fallback_try_except(x):
     try:
@@ -1624,13 +1628,14 @@ def _gen(xs):
     yield from xs
 
 
-@case(xs3, graphs=0, fallback="generator")
-def fallback_generator_function(xs):
-    return [v + 1 for v in _gen(xs)]
+@case(xs3, graphs=0)
+def break_generator_function(xs):
+    gen = _gen(xs)  # a generator cannot be inlined: break, the call runs eagerly
+    return [v + 1 for v in gen]  # the resume frame cannot iterate it: runs eagerly
 
 
-@case(x_, graphs=0, fallback="boolean indices")
-def fallback_boolean_mask(x):
+@case(x_, graphs=1, ops=[1])
+def break_boolean_mask(x):
     return x[x > 0]
 
 
@@ -1673,8 +1678,10 @@ def test_compiled_equals_eager(case: Case, counting_backend):
         cache = cache_of(case.fn)
         if case.fallback is None:
             assert cache.failure is None, f"fell back to eager: {cache.failure}"
-        assert counting_backend.frame_count == case.graphs, where
-        assert counting_backend.op_counts == [case.ops] * case.graphs, where
+        ops = case.ops if isinstance(case.ops, list) else [case.ops] * case.graphs
+        ops = [n for n in ops if n]  # a graph with no op is not handed to the backend
+        assert counting_backend.frame_count == len(ops), where
+        assert counting_backend.op_counts == ops, where
     if case.fallback is not None:
         assert cache.failure is not None and case.fallback in cache.failure, cache.failure
         assert cache.entries == []

@@ -150,9 +150,11 @@ def deep_python_recursion(x):
 
 
 def test_recursion_deeper_than_inline_depth_runs_eagerly():
+    # The helper cannot be inlined past config.inline_depth: the frame breaks at its call,
+    # the call runs eagerly, and the result equals eager.
     compiled, backend = compiled_with(deep_python_recursion)
     assert_same(compiled(np.ones(2)), deep_python_recursion(np.ones(2)))
-    assert "inline_depth" in cache_of(deep_python_recursion).failure
+    assert cache_of(deep_python_recursion).failure is None
 
 
 def _doubled(x, n):
@@ -202,12 +204,11 @@ def bad_literal_index(x):
     return x[10] + 1
 
 
-def test_bad_literal_index_falls_back_and_raises_index_error():
+def test_bad_literal_index_breaks_and_raises_index_error():
     compiled, backend = compiled_with(bad_literal_index)
     error = raises_like_eager(compiled, bad_literal_index, np.arange(3.0))
     assert isinstance(error, IndexError)
-    assert backend.frame_count == 0
-    assert "IndexError" in cache_of(bad_literal_index).failure
+    assert backend.frame_count == 0  # the frame breaks at x[10], which raises eagerly
 
 
 def _check_matrix(x):
@@ -479,7 +480,10 @@ def test_reset_forgets_entries():
 
 
 def printing(x):
-    print("tracing?")
+    try:  # a try block cannot be resumed: the whole frame runs eagerly
+        print("tracing?")
+    finally:
+        pass
     return x + 1
 
 
@@ -574,7 +578,10 @@ def _helper_reached_eagerly(x):
 
 
 def falls_back_then_calls_helper(x):
-    print("eager frame")
+    try:  # runs the whole frame eagerly (no graph break inside try)
+        print("eager frame")
+    finally:
+        pass
     return _helper_reached_eagerly(x)
 
 

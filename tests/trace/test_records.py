@@ -154,16 +154,21 @@ def calls_with_try(x):
 def test_a_break_in_an_inlined_function_names_its_line(trace_dir):
     dynajit.compile(calls_with_try)(np.ones(2))
     entries = read_trace(trace_dir)
-    # calls_with_try falls back; with_try then runs as a frame of its own and falls back too.
-    assert [e.compile_id for e in entries if e.kind == "dynamo_start"] == ["[0/0]", "[1/0]"]
+    # calls_with_try breaks at its call of with_try ([0/0]); with_try then runs as a frame
+    # of its own and falls back ([1/0]); the resume function does `* 2` ([2/0]).
+    assert [e.compile_id for e in entries if e.kind == "dynamo_start"] == [
+        "[0/0]", "[1/0]", "[2/0]"]
     reasons = [e.payload for e in entries if e.name == "artifact:dynamo_graph_break_reason"]
     site = line_of(with_try, "the break site")
     assert all(r.startswith(f"Graph break in user code at {__file__}:{site}\n")
                for r in reasons)
-    # The site is not a line of calls_with_try: no function name is claimed for it.
-    assert f'line {site}\n' in reasons[0] and f"line {site}, in with_try\n" in reasons[1]
-    assert metrics_of(entries, "[0/0]")["fail_user_frame_lineno"] == site
-    phases = metrics_of(entries, "[0/0]")["dynajit_phase_times_s"]
+    # The break names the whole user stack: the call in calls_with_try, then the site.
+    call_line = line_of(calls_with_try, "return with_try(x)")
+    assert reasons[0].index(f"line {call_line}\n") < reasons[0].index(f"line {site}\n")
+    assert f"line {site}, in with_try\n" in reasons[1]
+    assert metrics_of(entries, "[0/0]")["restart_reasons"]
+    assert metrics_of(entries, "[1/0]")["fail_user_frame_lineno"] == site
+    phases = metrics_of(entries, "[1/0]")["dynajit_phase_times_s"]
     assert phases["trace"] > 0 and phases["backend"] == 0  # time until the failure counts
 
 

@@ -82,7 +82,7 @@ def _ufunc_call(draw: Any, ufunc: np.ufunc) -> Call:
             if ufunc is np.signbit and not out.flags.c_contiguous:
                 # NumPy 2.4/2.5 bug: signbit into a strided 2-d out writes only its first
                 # row; dynajit writes every element. Not a behaviour to reproduce.
-                out = np.ascontiguousarray(out)
+                out = out.copy(order="C")
             kwargs["out"] = out
     return Call(fn, args, kwargs)
 
