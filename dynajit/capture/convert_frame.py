@@ -240,7 +240,7 @@ def _compile_or_explain(fn: types.FunctionType, flat_args: tuple, backend: Any,
                   "the frame runs eagerly for these inputs" if input_dependent else
                   "the frame runs eagerly from now on")
         _record_fallback(fn.__code__, metrics, type(e).__name__, str(e),
-                         getattr(e, "user_location", None), action)
+                         getattr(e, "user_location", None), action, e)
         if fullgraph:
             raise
         if input_dependent:
@@ -266,23 +266,21 @@ def _compile_or_explain(fn: types.FunctionType, flat_args: tuple, backend: Any,
 
 
 def _record_fallback(code: types.CodeType, metrics: CompileMetrics, fail_type: str,
-                     reason: str, user_location: str | None, action: str) -> None:
+                     reason: str, user_location: str | None, action: str,
+                     error: Any = None) -> None:
     """The break-reason artifact, the metrics' failure fields and the graph_breaks log of a
     frame that does not get a compiled entry, named at the user's file:line."""
     site = _site(user_location) or (code.co_filename, code.co_firstlineno)
     metrics.fail("fallback", fail_type, reason, site)
-    source = logs.source_line(*site)
     reason = reason.removesuffix(f" ({site[0]}:{site[1]})")  # the site is said separately
-    # The site may be in a function the trace inlined, whose name the location does not give.
-    in_frame = f", in {code.co_name}" if site[0] == code.co_filename and site[1] in {
-        line for _, _, line in code.co_lines()} else ""
+    instruction = getattr(error, "instruction", None)
     structured.artifact("dynamo_graph_break_reason", lambda: (
         f"Graph break in user code at {site[0]}:{site[1]}\n"
         f"Graph Break Reason: {reason}\n"
-        f"Action: {action}\n"
+        + (f"Instruction: {instruction}\n" if instruction else "")
+        + f"Action: {action}\n"
         "User code traceback:\n"
-        f'  File "{site[0]}", line {site[1]}{in_frame}\n'
-        + (f"    {source}\n" if source else "")))
+        + _traceback_text(error, code, site)))
     logs.graph_break(site, code.co_qualname, reason, action)
 
 
@@ -294,20 +292,28 @@ def _record_break(code: types.CodeType, metrics: CompileMetrics, gb: Any) -> Non
     site = _site(location) or (code.co_filename, code.co_firstlineno)
     metrics.restart_reasons.append(reason)
     reason = reason.removesuffix(f" ({site[0]}:{site[1]})")  # the site is said separately
-    stack = getattr(gb.reason, "user_stack", None) or [f"{site[0]}:{site[1]}"]
-    frames = "".join(f'  File "{_site(loc)[0]}", line {_site(loc)[1]}\n'
-                     + (f"    {logs.source_line(*_site(loc))}\n"
-                        if logs.source_line(*_site(loc)) else "")
-                     for loc in stack if _site(loc))
+    frames = _traceback_text(gb.reason, code, site)
     action = (f"graph break: {gb.inst.opname} runs eagerly, then "
               f"__resume_{code.co_name}_at_{gb.tracer.next_offset(gb.inst)} continues")
     structured.artifact("dynamo_graph_break_reason", lambda: (
         f"Graph break in user code at {site[0]}:{site[1]}\n"
         f"Graph Break Reason: {reason}\n"
-        f"Instruction: {gb.inst.opname} {gb.inst.argrepr}\n"
+        f"Instruction: {gb.inst.opname} {gb.inst.argrepr}".rstrip() + "\n"
         f"Action: {action}\n"
         "User code traceback:\n" + frames))
     logs.graph_break(site, code.co_qualname, reason, action)
+
+
+def _traceback_text(error: Any, code: types.CodeType, site: tuple[str, int]) -> str:
+    """The user frames of a break, outermost first, as Python prints a traceback."""
+    frames = getattr(error, "user_frames", None) or [(site[0], site[1], code.co_name)]
+    text = ""
+    for filename, line, name in frames:
+        text += f'  File "{filename}", line {line}, in {name}\n'
+        source = logs.source_line(filename, line)
+        if source:
+            text += f"    {source}\n"
+    return text
 
 
 def _site(location: str | None) -> tuple[str, int] | None:

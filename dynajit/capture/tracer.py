@@ -116,6 +116,8 @@ class InstructionTracer:
             e.args = (f"{e.reason} ({self.location()})",)
             e.user_location = self.location()
             e.user_stack = [t.location() for t in self.ctx.tracers]
+            e.user_frames = [(t.code.co_filename, _line(t), t.code.co_name)
+                             for t in self.ctx.tracers]
             e.instruction = (f"{self.current.opname} {self.current.argrepr}".strip()
                              if self.current is not None else None)
             e.located = True
@@ -506,6 +508,13 @@ class InstructionTracer:
             dict(kwdefaults.items) if kwdefaults is not None else None,
             closure, self.globals_source,
         ))
+
+
+def _line(tracer: InstructionTracer) -> int:
+    inst = tracer.current
+    if inst is not None and inst.positions is not None and inst.positions.lineno:
+        return inst.positions.lineno
+    return tracer.code.co_firstlineno
 
 
 def _offsets_inside_try(code: types.CodeType, instructions: list) -> set[int]:

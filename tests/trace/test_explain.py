@@ -278,7 +278,7 @@ def test_explain_a_whole_frame_fallback():
     assert out.graph_count == 0 and out.graphs == [] and out.guards == []
     (reason,) = out.break_reasons
     assert (reason.category, reason.action, reason.instruction) == (
-        "try/with block", "the frame runs eagerly from now on", None)
+        "try/with block", "the frame runs eagerly from now on", "LOAD_FAST x")
     assert reason.message.startswith("code inside a try/except/with block")
     assert reason.user_stack == [at(with_try, "y = x + 1.0")]
     assert [c.status for c in out.compiles] == ["fallback"]

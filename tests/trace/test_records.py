@@ -164,7 +164,8 @@ def test_a_break_in_an_inlined_function_names_its_line(trace_dir):
                for r in reasons)
     # The break names the whole user stack: the call in calls_with_try, then the site.
     call_line = line_of(calls_with_try, "return with_try(x)")
-    assert reasons[0].index(f"line {call_line}\n") < reasons[0].index(f"line {site}\n")
+    assert reasons[0].index(f"line {call_line}, in calls_with_try\n") < reasons[0].index(
+        f"line {site}, in with_try\n")
     assert f"line {site}, in with_try\n" in reasons[1]
     assert metrics_of(entries, "[0/0]")["restart_reasons"]
     assert metrics_of(entries, "[1/0]")["fail_user_frame_lineno"] == site
