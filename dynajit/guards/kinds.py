@@ -4,6 +4,7 @@ how to say why a value fails it (``reasons``), and how to print itself for logs.
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import types
 import weakref
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
     from dynajit.guards.codegen import Emitter
 
 
-class Guard:
+class Guard(abc.ABC):
     """Base class. Guards compare by what they check (``key``), so a GuardSet keeps one of
     each; ``rank`` orders the guards on one source (type-like checks before ``len``)."""
 
@@ -30,26 +31,28 @@ class Guard:
     def sources(self) -> tuple[Source, ...]:
         return (self.source,)  # type: ignore[attr-defined]
 
+    @abc.abstractmethod
     def key(self) -> tuple:
-        raise NotImplementedError
+        """What the guard checks: equal keys mean equal guards."""
 
     def conflict_key(self) -> tuple | None:
         """Guards with the same conflict key and a different ``key`` can never both hold
         (two dtypes for one array): a capture bug, which GuardSet reports."""
         return (self.kind, self.sources)
 
+    @abc.abstractmethod
     def emit(self, em: Emitter) -> str:
         """A Python expression, true iff the guard holds. Read each source and derived value
         through ``em`` every time it is needed (``em`` binds repeated reads to one local)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def reasons(self, *values: Any) -> list[str]:
         """Why ``values`` (one per source) fail this guard, one line per failed part; called
         only after the generated check said False."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def describe(self) -> str:
-        raise NotImplementedError
+        """The guard in words, for logs (``str(guard)``)."""
 
     def __str__(self) -> str:
         return f"{self.kind:<9} {self.describe()}"

@@ -5,6 +5,7 @@ builtins and closure. The guard code generator turns the same sources into expre
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 from typing import Any
 
@@ -38,7 +39,7 @@ class FrameScope:
     closure: tuple[Any, ...]
 
 
-class Source:
+class Source(abc.ABC):
     """Base class. Subclasses are frozen dataclasses: hashable, compared by value, printed
     as they are named in messages (``str(source)``)."""
 
@@ -61,9 +62,9 @@ class Source:
     def root(self) -> Source:
         return self if self.base is None else self.base.root
 
+    @abc.abstractmethod
     def read(self, scope: FrameScope) -> Any:
         """The source's value in ``scope``; raises SourceUnreadable when it has none."""
-        raise NotImplementedError
 
 
 @dataclasses.dataclass(frozen=True)
