@@ -161,12 +161,14 @@ class TraceContext:
         if isinstance(value, _CONSTANT_TYPES):
             self.guard("equals", source, value)
             return ConstVT(value, source)
-        if type(value) in (tuple, list):
+        if type(value) in (tuple, list) or _is_namedtuple(value):
             self.guard("type", source, type(value))
             self.guard("len", source, len(value))
             items = [self.wrap(v, ItemSource(source, i) if source is not None else None)
                      for i, v in enumerate(value)]
-            return SequenceVT(type(value), items, source)
+            vt = SequenceVT(list if type(value) is list else tuple, items, source)
+            vt.cls = type(value)  # a named tuple keeps its class for isinstance()
+            return vt
         if type(value) is dict:
             if not all(isinstance(k, (str, int)) for k in value):
                 raise Unsupported(f"{source}: dict keys must be str or int")
@@ -278,7 +280,11 @@ class TraceContext:
         if method is None or not callable(method):
             raise Unsupported(f"ndarray attribute {name!r} is not supported")
         if obj.meta.scalar:
-            raise Unsupported(f"method {name!r} of a NumPy scalar is not supported")
+            # NumPy scalar methods are not in the registry: calling one is a graph break.
+            scalar_method = getattr(obj.meta.dtype.type, name, None)
+            if scalar_method is None:
+                raise Unsupported(f"NumPy scalars have no attribute {name!r}")
+            return CallableVT(scalar_method, self_vt=obj)
         return CallableVT(method, self_vt=obj)
 
     def _object_attr(self, obj: ObjectVT, name: str) -> VT:
@@ -290,8 +296,12 @@ class TraceContext:
             except AttributeError as e:
                 raise Unsupported(f"{e} (AttributeError in eager code)") from None
             # Module attributes are treated as constants (not guarded): rebinding e.g.
-            # np.tanh after compiling is not detected (see docs/capture.md).
-            return self.wrap(value, src, guarded=False)
+            # np.tanh after compiling is not detected (see docs/capture.md). An object read
+            # this way keeps its source so a graph break can hand it on (sys.stderr).
+            vt = self.wrap(value, src, guarded=False)
+            if isinstance(vt, ObjectVT) and vt.source is None:
+                vt.source = src
+            return vt
         cls_attr = inspect.getattr_static(type(target), name, None)
         if isinstance(cls_attr, property):
             raise Unsupported(f"property {type(target).__name__}.{name} is not supported")
@@ -742,7 +752,8 @@ _SEQUENCE_OPERATORS = {operator.add, operator.iadd, operator.mul, operator.imul}
 
 # Instructions a graph break can run eagerly in the output code (see output.py).
 BREAKABLE_OPS = frozenset({
-    "CALL", "BINARY_OP", "COMPARE_OP", "BINARY_SUBSCR", "CONTAINS_OP", "UNARY_NOT",
+    "CALL", "CALL_FUNCTION_EX", "BINARY_OP", "COMPARE_OP", "BINARY_SUBSCR", "CONTAINS_OP",
+    "UNARY_NOT",
     "UNARY_NEGATIVE", "UNARY_INVERT", "POP_JUMP_IF_TRUE", "POP_JUMP_IF_FALSE",
     "POP_JUMP_FORWARD_IF_TRUE", "POP_JUMP_FORWARD_IF_FALSE", "POP_JUMP_IF_NONE",
     "POP_JUMP_IF_NOT_NONE", "POP_JUMP_FORWARD_IF_NONE", "POP_JUMP_FORWARD_IF_NOT_NONE",
@@ -762,6 +773,10 @@ class GraphBreak(Exception):  # noqa: N818 - a control-flow signal, not an error
         self.locals = locals_
         self.kw_names = kw_names
         self.reason = reason
+
+
+def _is_namedtuple(value: Any) -> bool:
+    return isinstance(value, tuple) and hasattr(type(value), "_fields")
 
 
 def _not_rebuildable(vt: VT) -> str | None:

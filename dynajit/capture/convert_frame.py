@@ -105,7 +105,7 @@ def trace(fn: types.FunctionType, flat_args: tuple, backend: Any,
         effects, tail = out.prepare(result)
     else:
         effects, tail = out.prepare_break(graph_break)
-        _record_break(code, metrics, graph_break)
+        _record_break(code, metrics, graph_break, out.resume_names)
     metrics.end_phase()
     metrics.start_phase("passes")
     ctx.graph.output(tuple(out.outputs))
@@ -284,7 +284,8 @@ def _record_fallback(code: types.CodeType, metrics: CompileMetrics, fail_type: s
     logs.graph_break(site, code.co_qualname, reason, action)
 
 
-def _record_break(code: types.CodeType, metrics: CompileMetrics, gb: Any) -> None:
+def _record_break(code: types.CodeType, metrics: CompileMetrics, gb: Any,
+                  resume_names: list[str]) -> None:
     """A graph break: the frame's entry runs the graph so far, the instruction, and a
     resume function. Recorded like PyTorch's (break-reason artifact, restart reason)."""
     reason = str(gb.reason)
@@ -294,7 +295,7 @@ def _record_break(code: types.CodeType, metrics: CompileMetrics, gb: Any) -> Non
     reason = reason.removesuffix(f" ({site[0]}:{site[1]})")  # the site is said separately
     frames = _traceback_text(gb.reason, code, site)
     action = (f"graph break: {gb.inst.opname} runs eagerly, then "
-              f"__resume_{code.co_name}_at_{gb.tracer.next_offset(gb.inst)} continues")
+              f"{' or '.join(dict.fromkeys(resume_names))} continues")
     structured.artifact("dynamo_graph_break_reason", lambda: (
         f"Graph break in user code at {site[0]}:{site[1]}\n"
         f"Graph Break Reason: {reason}\n"

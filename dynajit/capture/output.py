@@ -58,6 +58,7 @@ class OutputCode:
         self._read_names: dict[Any, str] = {}
         self.builds: list[str] = []
         self._built_names: dict[int, str] = {}
+        self.resume_names: list[str] = []  # resume functions a graph break calls
 
     # ------------------------------------------------------------------------- expressions
     def source_expr(self, source: Any) -> str:
@@ -197,9 +198,11 @@ class OutputCode:
         result = "__res"
 
         def resume_call(offset: int, rest: list[VT], pushed: str | None) -> str:
+            rest = _unbind_methods(rest)
             nulls = tuple(isinstance(v, NullVT) for v in rest) + (() if pushed is None
                                                                  else (False,))
             fn = resume_function(self.fn, offset, nulls, locals_)
+            self.resume_names.append(fn.__name__)
             args = [self.rebuild(v) for v in rest if not isinstance(v, NullVT)]
             args += [pushed] if pushed is not None else []
             args += [self.rebuild(gb.locals[name]) for name in locals_]
@@ -219,7 +222,8 @@ class OutputCode:
             pos, kws = args[:len(args) - n_kw], args[len(args) - n_kw:]
             parts = [self.rebuild(a) for a in pos]
             parts += [f"{k}={self.rebuild(v)}" for k, v in zip(gb.kw_names, kws)]
-            tail.append(f"{result} = {self.rebuild(fn_vt)}({', '.join(parts)})")
+            at = self.user_line_caller(gb)
+            tail.append(f"{result} = {at}({', '.join([self.rebuild(fn_vt), *parts])})")
             tail.append(f"return {resume_call(after, rest, result)}")
         elif op.startswith("POP_JUMP"):
             cond, rest = stack[-1], stack[:-1]
@@ -229,15 +233,26 @@ class OutputCode:
             jump_when = not op.endswith("FALSE")  # IF_TRUE, IF_NONE, IF_NOT_NONE jump on True
             taken, fallthrough = resume_call(inst.argval, rest, None), resume_call(after, rest,
                                                                                    None)
-            tail.append(f"if {test}:")
+            tail.append(f"if {self.user_line_caller(gb)}(bool, {test}):")
             tail.append(f"    return {taken if jump_when else fallthrough}")
             tail.append(f"return {fallthrough if jump_when else taken}")
+        elif op == "CALL_FUNCTION_EX":
+            has_kwargs = bool(inst.arg & 1)
+            n = 3 if has_kwargs else 2
+            fn_vt, args_vt = stack[-n], stack[-n + 1]
+            kwargs_expr = f", **{self.rebuild(stack[-1])}" if has_kwargs else ""
+            rest = stack[:-n]
+            if rest and isinstance(rest[-1], NullVT):
+                rest = rest[:-1]
+            tail.append(f"{result} = {self.user_line_caller(gb)}({self.rebuild(fn_vt)}, "
+                        f"*{self.rebuild(args_vt)}{kwargs_expr})")
+            tail.append(f"return {resume_call(after, rest, result)}")
         elif op == "BINARY_OP":
             from dynajit.capture.tracer import BINARY_OPERATORS
 
             fn = self.constant(BINARY_OPERATORS[inst.argrepr])
             a, b = (self.rebuild(v) for v in stack[-2:])
-            tail.append(f"{result} = {fn}({a}, {b})")
+            tail.append(f"{result} = {self.user_line_caller(gb)}({fn}, {a}, {b})")
             tail.append(f"return {resume_call(after, stack[:-2], result)}")
         else:
             n_in, expr = _EAGER_INSTRUCTIONS[op](inst)
@@ -246,6 +261,16 @@ class OutputCode:
             tail.append(f"{result} = {expr(*operands)}")
             tail.append(f"return {resume_call(after, rest, result)}")
         return effects, tail
+
+    def user_line_caller(self, gb: Any) -> str:
+        """A function ``call(fn, *args, **kwargs)`` whose code sits at the user's file and
+        line of the breaking instruction, with the user's globals: warnings it triggers,
+        tracebacks through it and the warnings registry are the user's, as in eager code."""
+        tracer, inst = gb.tracer, gb.inst
+        line = inst.positions.lineno if inst.positions and inst.positions.lineno else (
+            tracer.code.co_firstlineno)
+        return self.constant(_caller_at(tracer.code.co_filename, line,
+                                        self.fn.__code__.co_name, self.fn.__globals__))
 
     def assemble(self, effects: list[str], tail: list[str], compiled_graph: Any,
                  graph_module: Any) -> tuple[types.FunctionType, str]:
@@ -284,6 +309,38 @@ def annotate_exception(exc: BaseException, graph_module: Any) -> None:
                              f"(graph node '{node.name}', op {node.target.name})")
             return
         tb = tb.tb_next
+
+
+_CALLERS: dict[tuple, types.FunctionType] = {}
+
+
+def _caller_at(filename: str, line: int, name: str, f_globals: dict) -> types.FunctionType:
+    key = (filename, line, name, id(f_globals))
+    caller = _CALLERS.get(key)
+    if caller is None or caller.__globals__ is not f_globals:
+        safe = re.sub(r"\W", "_", name) or "f"
+        source = "\n" * (line - 1) + f"def {safe}(__fn, *a, **k): return __fn(*a, **k)\n"
+        module = compile(source, filename, "exec")
+        code = next(c for c in module.co_consts if isinstance(c, types.CodeType))
+        caller = types.FunctionType(code, f_globals, safe)
+        from dynajit import _hook
+
+        if _hook.AVAILABLE:
+            _hook.mark_skip(code)  # the user's module, but dynajit's glue: never compiled
+        _CALLERS[key] = caller
+    return caller
+
+
+def _unbind_methods(stack: list[VT]) -> list[VT]:
+    """``[NULL, x.clip]`` becomes ``[ndarray.clip, x]``: the same call for CPython, and the
+    resume function then guards a stable function instead of a new bound method."""
+    out = list(stack)
+    for i in range(len(out) - 1):
+        vt = out[i + 1]
+        if isinstance(out[i], NullVT) and isinstance(vt, CallableVT) and \
+                vt.self_vt is not None:
+            out[i], out[i + 1] = CallableVT(vt.fn), vt.self_vt
+    return out
 
 
 # Instructions other than CALL and jumps that a graph break runs eagerly: operand count and

@@ -23,12 +23,25 @@ _CACHE: weakref.WeakKeyDictionary[types.CodeType, dict[tuple, types.CodeType]] =
 
 
 def resume_name(code: types.CodeType, offset: int) -> str:
-    """``__resume_<function>_at_<offset>``; a resume of a resume keeps the function's name
-    (the offset is then in the previous resume function's code)."""
-    base = code.co_name
-    if base.startswith("__resume_") and "_at_" in base:
-        base = base[len("__resume_"):base.rindex("_at_")]
-    return f"__resume_{base}_at_{offset}"
+    return f"__resume_{code.co_name}_at_{offset}"
+
+
+# resume code -> (the original code, number of prologue instructions before its body)
+_ORIGIN: weakref.WeakKeyDictionary[types.CodeType, tuple[types.CodeType, int]] = (
+    weakref.WeakKeyDictionary())
+
+
+def origin_of(code: types.CodeType, offset: int) -> tuple[types.CodeType, int]:
+    """The original code and offset that ``offset`` of ``code`` stands for: a resume
+    function's instructions are the original's, after its prologue. So a break in a resume
+    function resumes the *original* code, and one continuation reached by two paths is one
+    resume function."""
+    origin = _ORIGIN.get(code)
+    if origin is None:
+        return code, offset
+    original, extra = origin
+    index = [i.offset for i in dis.get_instructions(code)].index(offset)
+    return original, list(dis.get_instructions(original))[index - extra].offset
 
 
 def stack_arg_name(i: int) -> str:
@@ -49,6 +62,15 @@ def resume_code(code: types.CodeType, offset: int, stack_nulls: tuple[bool, ...]
         raise Unsupported(f"{code.co_name} has variables captured by inner functions; its "
                           "rest cannot be resumed after a graph break")
     bc = Bytecode.from_code(code, conserve_exception_block_stackdepth=True)
+    # Locals whose names are not identifiers (pytest's rewritten asserts make "@py_assert1")
+    # become arguments here, and entries are Python source: give them plain names.
+    renamed = {name: f"__local{i}" for i, name in enumerate(code.co_varnames)
+               if not name.isidentifier()}
+    if renamed:
+        for instr in bc:
+            if isinstance(instr, Instr) and instr.name.endswith("_FAST") and \
+                    instr.arg in renamed:
+                instr.arg = renamed[instr.arg]
     target_index = [i.offset for i in dis.get_instructions(code)].index(offset)
     target = Label()
     seen = -1
@@ -80,7 +102,8 @@ def resume_code(code: types.CodeType, offset: int, stack_nulls: tuple[bool, ...]
     body[prologue_at:prologue_at] = prologue
     bc.clear()
     bc.extend(body)
-    bc.argnames = [stack_arg_name(i) for i in range(n_values)] + list(live_locals)
+    bc.argnames = [stack_arg_name(i) for i in range(n_values)] + [
+        renamed.get(name, name) for name in live_locals]
     bc.argcount = len(bc.argnames)
     bc.posonlyargcount = 0
     bc.kwonlyargcount = 0
@@ -89,13 +112,17 @@ def resume_code(code: types.CodeType, offset: int, stack_nulls: tuple[bool, ...]
     bc.qualname = bc.name
     new = bc.to_code(compute_exception_stack_depths=False)
     per_code[key] = new
+    _ORIGIN[new] = (code, len(prologue))
     return new
 
 
 def resume_function(fn: types.FunctionType, offset: int, stack_nulls: tuple[bool, ...],
                     live_locals: tuple[str, ...]) -> types.FunctionType:
-    """A function running the rest of ``fn`` from ``offset`` (same globals and closure)."""
-    code = resume_code(fn.__code__, offset, stack_nulls, live_locals)
+    """A function running the rest of ``fn`` from ``offset`` of its code (same globals and
+    closure). When ``fn`` is itself a resume function, the new one continues the original
+    code (see ``origin_of``)."""
+    original, original_offset = origin_of(fn.__code__, offset)
+    code = resume_code(original, original_offset, stack_nulls, live_locals)
     return _function_for(fn, code)
 
 

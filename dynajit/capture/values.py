@@ -106,9 +106,10 @@ class SequenceVT(VT):
         self.source = source
         self.mutated = False
         self.original_items = list(items)
+        self.cls = kind  # the exact class (a named tuple's, for inputs)
 
     def python_type(self) -> type:
-        return self.kind
+        return self.cls
 
     def truth(self) -> bool:
         return bool(self.items)

@@ -5,11 +5,9 @@ shape data-dependent, so it is refused."""
 
 from __future__ import annotations
 
-import contextlib
 import math
 import operator
-import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -19,21 +17,20 @@ from dynajit.errors import Unsupported
 from dynajit.graph.graph import Node
 from dynajit.graph.meta import TensorMeta
 from dynajit.ops.registry import Bound, OpDef, binds, register
-from dynajit.ops.rules import broadcast_shapes, check_dtype_arg, has_array, probe, reject
+from dynajit.ops.rules import (
+    broadcast_shapes,
+    check_dtype_arg,
+    has_array,
+    probe,
+    quiet,
+    reject,
+)
 
 _NOVALUE = np._NoValue
 _MAX_INTP = int(np.iinfo(np.intp).max)
 _MIN_INTP = int(np.iinfo(np.intp).min)
 _FLOAT64 = np.dtype(np.float64)
 _NUMBERS = (bool, int, float, complex, np.number, np.bool_)
-
-
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """NumPy's own arithmetic on literals, without its warnings (the eager call warns)."""
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield
 
 
 # ------------------------------------------------------------------------------ arguments
@@ -91,7 +88,7 @@ def _check_order(order: Any, allowed: tuple[str, ...], where: str,
     """Accept the memory orders in ``allowed`` (and None); an invalid order raises NumPy's
     own error (``validate`` runs NumPy on a zero-size call), a valid other one is refused."""
     if order is not None and order not in allowed:
-        with _quiet():
+        with quiet():
             validate()
         reject(not (isinstance(order, str) and order.upper() in allowed),
                f"{where}: order={order!r} is not supported")
@@ -123,7 +120,7 @@ def _fill_arg(fill_value: Any, where: str) -> None:
 def _literal_dtype(value: Any) -> np.dtype:
     """The dtype ``np.asarray`` gives a number literal (NEP 50: int -> int64, large ints ->
     uint64 or object, float -> float64)."""
-    with _quiet():
+    with quiet():
         return np.asarray(value).dtype
 
 
@@ -314,7 +311,7 @@ def _ceil_length(value: float) -> int:
         raise ValueError("Maximum allowed size exceeded")
     # ceil(value) == 2**63 passes NumPy's check and is then cast to intp in C: cast it the
     # same way.
-    with _quiet():
+    with quiet():
         return int(np.float64(math.ceil(value)).astype(np.intp))
 
 
@@ -332,14 +329,14 @@ def _arange_length(start: Any, stop: Any, step: Any, dtype: np.dtype) -> int:
     """NumPy's ``_calc_length``: ceil((stop - start) / step) with the literals' own
     arithmetic; a complex dtype takes the smaller of the real and imaginary lengths; a
     quotient that underflowed to zero gives 0 or 1 by its sign."""
-    with _quiet():
+    with quiet():
         delta = stop - start
         delta_nonzero = bool(delta != 0)
         quotient = delta / step  # ZeroDivisionError for a zero Python step, as NumPy
         quotient_is_zero = bool(quotient == 0)
     if dtype.kind == "c" and isinstance(quotient, complex):
         return max(min(_ceil_length(quotient.real), _ceil_length(quotient.imag)), 0)
-    with _quiet():
+    with quiet():
         value = _as_double(quotient)
     if quotient_is_zero and delta_nonzero:
         return 0 if math.copysign(1.0, value) < 0 else 1
@@ -353,7 +350,7 @@ def _arange_rule(start: Any, stop: Any, step: Any, *, dtype: np.dtype) -> Tensor
     # range raises OverflowError), then fills the rest with the dtype's fill function (bool
     # refuses lengths above 2).
     if length >= 1:
-        with _quiet():
+        with quiet():
             first_two = np.empty(2, dtype)
             first_two[0] = start
             if length >= 2:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import operator
-import warnings
 from typing import Any
 
 import numpy as np
@@ -25,6 +24,7 @@ from dynajit.ops.rules import (
     meta_like,
     normalize_axis,
     probe,
+    quiet,
     reject,
 )
 
@@ -269,8 +269,7 @@ def _check_value(dtype: np.dtype, parsed: ParsedIndex, value: Any) -> None:
     allocate one element: one picked element takes only a 0-d value; basic indexing
     broadcasts the value after dropping leading 1s; integer-array indexing reshapes a value
     with extra dims to the trailing ones (same size), then broadcasts."""
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with quiet():
         if parsed.scalar:
             np.zeros(1, dtype)[0] = _value_standin(value)
             return

@@ -99,8 +99,13 @@ def binds(*callables: Any, op: OpDef | None = None) -> Callable:
     return deco
 
 
+def _is_attribute_key(fn: Any) -> bool:
+    return (type(fn) is tuple and len(fn) == 2 and isinstance(fn[0], str)
+            and fn[0] == "ndarray attribute")
+
+
 def describe_callable(fn: Any) -> str:
-    if isinstance(fn, tuple) and len(fn) == 2 and fn[0] == "ndarray attribute":
+    if _is_attribute_key(fn):
         return f"ndarray.{fn[1]}"
     if isinstance(fn, np.ufunc):
         return f"np.{fn.__name__}"
@@ -122,7 +127,7 @@ def is_numpy_callable(fn: Any) -> bool:
     rather than "not an array operation")."""
     if isinstance(fn, np.ufunc):
         return True
-    if isinstance(fn, tuple) and fn and fn[0] == "ndarray attribute":
+    if _is_attribute_key(fn):
         return True
     objclass = getattr(fn, "__objclass__", None)
     if objclass is not None and isinstance(objclass, type) and issubclass(objclass, np.ndarray):

@@ -3,8 +3,9 @@ probe that asks NumPy itself which dtype an op produces."""
 
 from __future__ import annotations
 
+import contextlib
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -88,13 +89,27 @@ def _to_dummies(value: Any, size: int = 1) -> Any:
     return value
 
 
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """NumPy's floating-point errors and every warning silenced, for stand-in computations.
+    Unlike ``warnings.catch_warnings`` this leaves the warnings filter version alone, which
+    would reset every module's "already warned" registry (so the user's ``default``-filter
+    warnings would show again after dynajit compiled something)."""
+    saved = warnings.filters[:]
+    warnings.filters.insert(0, ("ignore", None, Warning, None, 0))
+    try:
+        with np.errstate(all="ignore"):
+            yield
+    finally:
+        warnings.filters[:] = saved
+
+
 def probe(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Run ``fn`` on one-element stand-ins of the metas in ``args`` and return the result.
     Its dtype, rank and scalar-ness are NumPy's own answer (NumPy 2 has no value-based
     casting for arrays), and it raises NumPy's own error for unsupported dtype combinations
     or out-of-range Python integers."""
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with quiet():
         try:
             return fn(*_to_dummies(args), **{k: _to_dummies(v) for k, v in kwargs.items()})
         except ValueError:

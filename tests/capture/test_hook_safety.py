@@ -136,9 +136,14 @@ def probe_depth(x):
 def test_deep_recursion_from_compiled_code_reaches_eager_depth():
     eager = probe_depth(np.zeros(1))[0]
     compiled, _ = compiled_with(probe_depth)
-    got = compiled(np.zeros(1))[0]
-    # The compiled wrapper adds one Python frame; the hook must cost no recursion budget.
-    assert got >= eager - 2, f"compiled recursion reached {got}, eager {eager}"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # `down` recompiles per depth up to the cache limit
+        got = compiled(np.zeros(1))[0]
+    # The hook must cost no recursion budget. Frames dynajit adds: the compiled wrapper, and
+    # for each compiled frame on the stack its entry and, at a graph break, the caller placed
+    # at the user's line; `down` is compiled at up to cache_size_limit depths.
+    extra = 2 + 2 * dynajit.config.cache_size_limit
+    assert got >= eager - extra, f"compiled recursion reached {got}, eager {eager}"
 
 
 def _count_down(n):

@@ -265,10 +265,10 @@ def test_explain_a_break_three_frames_deep_reports_the_whole_user_stack(capsys):
     assert {r.site for r in out.break_reasons} == {site[0]}
     whole = [at(outer, "middle(y)"), at(middle, "innermost(x)"), site]
     assert out.break_reasons[0].user_stack == whole
-    # middle is called by outer's compiled entry, which replaces outer's frame: the records
-    # of that compile do not know outer's line (see docs/explain.md).
-    assert out.break_reasons[1].user_stack == whole[1:]
-    assert out.break_reasons[2].user_stack == whole[2:]
+    # middle is called at the break through a caller placed at outer's line, so the records
+    # of the later compiles know the whole stack too.
+    assert out.break_reasons[1].user_stack == whole
+    assert out.break_reasons[2].user_stack == whole
     assert out.graph_count == 3 and out.ops_per_graph == [1, 1, 1]
 
 
