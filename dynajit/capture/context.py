@@ -752,11 +752,11 @@ _SEQUENCE_OPERATORS = {operator.add, operator.iadd, operator.mul, operator.imul}
 
 # Instructions a graph break can run eagerly in the output code (see output.py).
 BREAKABLE_OPS = frozenset({
-    "CALL", "CALL_FUNCTION_EX", "BINARY_OP", "COMPARE_OP", "BINARY_SUBSCR", "CONTAINS_OP",
-    "UNARY_NOT",
-    "UNARY_NEGATIVE", "UNARY_INVERT", "POP_JUMP_IF_TRUE", "POP_JUMP_IF_FALSE",
-    "POP_JUMP_FORWARD_IF_TRUE", "POP_JUMP_FORWARD_IF_FALSE", "POP_JUMP_IF_NONE",
-    "POP_JUMP_IF_NOT_NONE", "POP_JUMP_FORWARD_IF_NONE", "POP_JUMP_FORWARD_IF_NOT_NONE",
+    "CALL", "CALL_FUNCTION_EX", "BEFORE_WITH", "BINARY_OP", "COMPARE_OP", "BINARY_SUBSCR",
+    "CONTAINS_OP", "UNARY_NOT", "UNARY_NEGATIVE", "UNARY_INVERT",
+    "POP_JUMP_IF_TRUE", "POP_JUMP_IF_FALSE", "POP_JUMP_IF_NONE", "POP_JUMP_IF_NOT_NONE",
+    "POP_JUMP_FORWARD_IF_TRUE", "POP_JUMP_FORWARD_IF_FALSE", "POP_JUMP_FORWARD_IF_NONE",
+    "POP_JUMP_FORWARD_IF_NOT_NONE",
 })
 
 
@@ -930,7 +930,7 @@ def _foldable(fn: Any) -> bool:
     if is_numpy_callable(fn) or isinstance(fn, type) and issubclass(fn, np.generic):
         return not (module.startswith("numpy.random") or getattr(fn, "__name__", "") in
                     ("seterr", "save", "load", "savetxt", "loadtxt", "copyto", "put",
-                     "place", "putmask", "fill_diagonal"))
+                     "place", "putmask", "fill_diagonal", "errstate"))
     owner = getattr(fn, "__self__", None)
     if isinstance(owner, (str, int, float, complex, tuple, bytes, np.dtype, range)):
         return True

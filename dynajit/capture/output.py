@@ -197,14 +197,14 @@ class OutputCode:
         tail: list[str] = []
         result = "__res"
 
-        def resume_call(offset: int, rest: list[VT], pushed: str | None) -> str:
+        def resume_call(offset: int, rest: list[VT], pushed: str | list[str] | None) -> str:
             rest = _unbind_methods(rest)
-            nulls = tuple(isinstance(v, NullVT) for v in rest) + (() if pushed is None
-                                                                 else (False,))
+            pushed = [] if pushed is None else [pushed] if isinstance(pushed, str) else pushed
+            nulls = tuple(isinstance(v, NullVT) for v in rest) + (False,) * len(pushed)
             fn = resume_function(self.fn, offset, nulls, locals_)
             self.resume_names.append(fn.__name__)
             args = [self.rebuild(v) for v in rest if not isinstance(v, NullVT)]
-            args += [pushed] if pushed is not None else []
+            args += pushed
             args += [self.rebuild(gb.locals[name]) for name in locals_]
             return f"{self.constant(fn)}({', '.join(args)})"
 
@@ -247,6 +247,16 @@ class OutputCode:
             tail.append(f"{result} = {self.user_line_caller(gb)}({self.rebuild(fn_vt)}, "
                         f"*{self.rebuild(args_vt)}{kwargs_expr})")
             tail.append(f"return {resume_call(after, rest, result)}")
+        elif op == "BEFORE_WITH":
+            # CPython's BEFORE_WITH: push the manager's bound __exit__, then __enter__()'s
+            # result. The resume function starts inside the block, under the block's real
+            # exception handler, and runs it (eagerly: see tracer guarded_offsets).
+            at = self.user_line_caller(gb)
+            tail.append(f"__mgr = {self.rebuild(stack[-1])}")
+            tail.append(f"__exit = {self.constant(types.MethodType)}(type(__mgr).__exit__, "
+                        "__mgr)")
+            tail.append(f"{result} = {at}(type(__mgr).__enter__, __mgr)")
+            tail.append(f"return {resume_call(after, stack[:-1], ['__exit', result])}")
         elif op == "BINARY_OP":
             from dynajit.capture.tracer import BINARY_OPERATORS
 

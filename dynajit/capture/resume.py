@@ -110,7 +110,10 @@ def resume_code(code: types.CodeType, offset: int, stack_nulls: tuple[bool, ...]
     bc.flags = bc.flags & ~(inspect.CO_VARARGS | inspect.CO_VARKEYWORDS)
     bc.name = resume_name(code, offset)
     bc.qualname = bc.name
-    new = bc.to_code(compute_exception_stack_depths=False)
+    try:
+        new = bc.to_code(compute_exception_stack_depths=False)
+    except Exception as e:  # noqa: BLE001 - e.g. bytecode's stack-size analysis gives up
+        raise Unsupported(f"cannot build {bc.name}: {type(e).__name__}: {e}") from None
     per_code[key] = new
     _ORIGIN[new] = (code, len(prologue))
     return new

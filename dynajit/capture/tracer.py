@@ -87,9 +87,7 @@ class InstructionTracer:
                 if inst.offset in self.guarded_offsets:
                     raise Unsupported("code inside a try/except/with block (an exception "
                                       "raised by compiled code could not be handled there)")
-                handler = getattr(self, inst.opname, None)
-                if handler is None:
-                    raise Unsupported(f"bytecode {inst.opname} is not supported")
+                handler = getattr(self, inst.opname, self._unsupported_opcode)
                 if not root:
                     handler(inst)
                     continue
@@ -109,6 +107,9 @@ class InstructionTracer:
             raise
         finally:
             self.ctx.tracers.pop()
+
+    def _unsupported_opcode(self, inst: Any) -> None:
+        raise Unsupported(f"bytecode {inst.opname} is not supported")
 
     def _locate(self, e: Unsupported) -> None:
         """Name the innermost user line in the message, once."""

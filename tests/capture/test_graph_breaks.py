@@ -937,18 +937,18 @@ def fallback_print_in_try(x):
         return x
 
 
-@case(ops=[], failures={"__resume_": "BEFORE_WITH"}, resumes=0)
+@case(ops=[], breaks=2, failures={"__resume_": "try/except/with block"}, resumes=1)
 def break_before_with_then_falls_back(x):
-    with contextlib.suppress(ValueError):  # breaks at the call; the resume function runs
-        print("in with")  # the with block, so it runs eagerly as a whole
-    return x + 1
+    with contextlib.suppress(ValueError):  # breaks at the call, then at BEFORE_WITH (the
+        print("in with")  # entry enters the block); the resume function inside the block
+    return x + 1  # runs eagerly as a whole, under the block's real exception handler
 
 
 SUPPRESS = contextlib.suppress(ValueError)
 
 
-@case(ops=[], breaks=0, fallback="BEFORE_WITH")
-def fallback_print_in_with(x):
+@case(ops=[], breaks=1, failures={"__resume_": "try/except/with block"}, resumes=0)
+def break_at_with_then_block_runs_eagerly(x):
     with SUPPRESS:
         print("in with")
     return x + 1
