@@ -273,7 +273,8 @@ class TraceContext:
 
     def _array_attr(self, obj: ArrayVT, name: str) -> VT:
         if name in _STATIC_ARRAY_ATTRS:
-            return ConstVT(getattr(_meta_view(obj.meta), name))
+            meta = obj.meta
+            return ConstVT(meta.dtype.itemsize if name == "itemsize" else getattr(meta, name))
         if name in ("T", "mT", "real", "imag"):
             return self.call(CallableVT(attribute(name)), [obj], {})
         method = getattr(np.ndarray, name, None)
@@ -848,20 +849,6 @@ def bind_arguments(code: types.CodeType, defaults: list[VT], kwdefaults: dict[st
                 raise Unsupported(f"{code.co_name}() missing keyword-only argument {name!r}")
             bound[name] = kwdefaults[name]
     return bound
-
-
-class _MetaView:
-    def __init__(self, meta: TensorMeta):
-        self.shape = tuple(meta.shape)
-        self.dtype = meta.dtype
-        self.ndim = meta.ndim
-        self.size = meta.size
-        self.itemsize = meta.dtype.itemsize
-        self.nbytes = meta.nbytes
-
-
-def _meta_view(meta: TensorMeta) -> _MetaView:
-    return _MetaView(meta)
 
 
 def _placeholder_name(source: Any, index: int) -> str:

@@ -105,7 +105,6 @@ class SequenceVT(VT):
         self.items = list(items)
         self.source = source
         self.mutated = False
-        self.original_items = list(items)
         self.cls = kind  # the exact class (a named tuple's, for inputs)
 
     def python_type(self) -> type:

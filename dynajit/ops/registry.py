@@ -6,7 +6,6 @@ Python literal."""
 from __future__ import annotations
 
 import dataclasses
-import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -186,8 +185,3 @@ def emit(graph: Graph, bound: Bound | Node) -> Node:
 
         node = graph.call(COPY_INTO, (bound.out, node), {"casting": bound.out_casting})
     return node
-
-
-def signature_of(op: OpDef) -> inspect.Signature:
-    return inspect.signature(op.impl)
-
