@@ -166,6 +166,9 @@ def lookup(fn: types.FunctionType, flat_args: tuple) -> CacheEntry | None:
 
 
 _COMPILE_LOCK = threading.RLock()
+# warnings.warn stacklevel of the user line that called the frame being compiled: this
+# module's three frames, then api._Callback's two (the hook calls it from C).
+_USER_CALLER = 6
 
 
 def compile_frame(fn: types.FunctionType, flat_args: tuple, backend: Any,
@@ -230,7 +233,7 @@ def _compile_or_explain(fn: types.FunctionType, flat_args: tuple, backend: Any,
         _record_fallback(fn.__code__, metrics, "CacheLimitExceeded", cache.failure, None,
                          "the function runs eagerly from now on")
         warnings.warn(f"dynajit: {fn.__qualname__} recompiled {len(cache.entries)} times "
-                      f"and now runs eagerly: {cache.failure}", stacklevel=4)
+                      f"and now runs eagerly: {cache.failure}", stacklevel=_USER_CALLER)
         return None
     try:
         entry = trace(fn, flat_args, backend, metrics, allow_breaks=not fullgraph)
@@ -259,7 +262,7 @@ def _compile_or_explain(fn: types.FunctionType, flat_args: tuple, backend: Any,
         hint = (f"traceback in the trace {where}" if where else
                 "set config.raise_on_compile_error to debug")
         warnings.warn(f"dynajit: compiling {fn.__qualname__} failed ({cache.failure}); "
-                      f"running it eagerly ({hint})", stacklevel=4)
+                      f"running it eagerly ({hint})", stacklevel=_USER_CALLER)
         return None
     cache.entries.append(entry)
     return entry
