@@ -1,0 +1,459 @@
+"""From a graph to an ordered list of steps: kernels (fused loop nests over realized values),
+extern calls (ops with no loop form, e.g. GEMM, run by NumPy), views made by NumPy on
+run-time arrays, and the outputs. Pointwise values are inlined into their readers unless
+they must live in memory (graph outputs, extern arguments, expensive values read twice);
+reductions are always stored. Adjacent kernels over the same rows are fused into one kernel
+whose stages run one after another per row (softmax, layernorm: one pass over memory).
+Every decision is a trace record (``dynajit_schedule``)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from dynajit.backends.loopir.ir import (
+    Buffer,
+    Ix,
+    LoopValue,
+    Pointwise,
+    Reduction,
+    View,
+    c_strides,
+    loop_vars,
+    use_handler,
+)
+from dynajit.graph.graph import Graph, Node, map_nodes
+
+# A pointwise value read by two or more ops is stored once when its body costs at least this
+# many handler calls (transcendental calls count 16): cheaper bodies are recomputed.
+REALIZE_COST = 64
+
+
+# ------------------------------------------------------------------------------ steps
+@dataclasses.dataclass(eq=False)
+class Stage:
+    """One loop nest inside a kernel: ``value`` computed over ``inner`` loops for each outer
+    index, stored to ``out``."""
+
+    value: Pointwise | Reduction
+    out: Buffer
+    inner: tuple[int, ...]
+
+
+@dataclasses.dataclass(eq=False)
+class Kernel:
+    name: str
+    outer: tuple[int, ...]
+    stages: list[Stage]
+
+    @property
+    def work(self) -> int:
+        n = 1
+        for s in self.outer:
+            n *= s
+        inner = sum(_prod(st.inner) for st in self.stages)
+        return n * max(inner, 1)
+
+    def buffers(self) -> list[str]:
+        names: dict[str, None] = {}
+        for st in self.stages:
+            names[st.out.name] = None
+        return list(names)
+
+
+@dataclasses.dataclass(eq=False)
+class KernelStep:
+    kernel: Kernel
+
+
+@dataclasses.dataclass(eq=False)
+class AllocStep:
+    var: str
+    shape: tuple[int, ...]
+    dtype: np.dtype
+
+
+@dataclasses.dataclass(eq=False)
+class CallStep:
+    """``var = fn(*args, **kwargs)`` in the wrapper; args name run-time arrays by ``Var``."""
+
+    var: str
+    fn: Callable[..., Any]
+    label: str
+    args: tuple
+    kwargs: dict
+
+
+@dataclasses.dataclass(frozen=True)
+class Var:
+    name: str
+
+
+@dataclasses.dataclass(eq=False)
+class Schedule:
+    inputs: list[str]
+    steps: list[Any]
+    outputs: Any  # the graph's output structure with Vars for arrays
+    scalar_outputs: set[str]
+    decisions: list[dict]
+
+
+def _prod(shape: tuple) -> int:
+    n = 1
+    for s in shape:
+        n *= s
+    return n
+
+
+# ------------------------------------------------------------------------------ target
+class Target:
+    """What a code generator supports; the scheduler asks before lowering an op."""
+
+    def supports(self, name: str, dtype: np.dtype) -> bool:
+        raise NotImplementedError
+
+    def supports_reduction(self, kind: str, dtype: np.dtype) -> bool:
+        raise NotImplementedError
+
+
+# ------------------------------------------------------------------------------ scheduling
+class Scheduler:
+    def __init__(self, graph: Graph, example_inputs: list, target: Target):
+        self.graph = graph
+        self.target = target
+        self.steps: list[Any] = []
+        self.values: dict[Node, Any] = {}  # node -> LoopValue (or None: extern only)
+        self.runtime: dict[Node, str] = {}  # node -> wrapper variable holding its array
+        self.decisions: list[dict] = []
+        self._names = 0
+        self._kernels = 0
+        self._example = dict(zip(graph.placeholders, example_inputs, strict=True))
+
+    def fresh(self, prefix: str) -> str:
+        self._names += 1
+        return f"{prefix}{self._names}"
+
+    # the context lowerings see
+    def supports(self, name: str, dtype: np.dtype) -> bool:
+        return self.target.supports(name, np.dtype(dtype))
+
+    def supports_reduction(self, kind: str, dtype: np.dtype) -> bool:
+        return self.target.supports_reduction(kind, np.dtype(dtype))
+
+    def realize(self, value: LoopValue, reason: str = "read from memory") -> LoopValue:
+        """Store ``value`` in a new C-contiguous buffer now (a kernel step); returns the
+        value, whose readers from now on load the buffer."""
+        if isinstance(value, Buffer):
+            return value
+        if isinstance(value, (Pointwise, Reduction)) and value.realized is not None:
+            return value
+        if isinstance(value, View):
+            copy = Pointwise(value.shape, value.dtype, value.loader())
+            self.realize(copy, reason)
+            return copy.realized
+        var = self.fresh("buf")
+        buf = Buffer(var, tuple(value.shape), value.dtype)
+        self.steps.append(AllocStep(var, tuple(value.shape), value.dtype))
+        self._kernels += 1
+        name = f"kernel{self._kernels}"
+        if isinstance(value, Reduction):
+            kernel = Kernel(name, tuple(value.shape), [Stage(value, buf, value.reduce_shape)])
+        else:
+            kernel = Kernel(name, tuple(value.shape), [Stage(value, buf, ())])
+        value.realized = buf
+        self.steps.append(KernelStep(kernel))
+        self.decisions.append({"realize": var, "kind": type(value).__name__.lower(),
+                               "shape": list(value.shape), "dtype": value.dtype.name,
+                               "reason": reason})
+        return value
+
+    # ---------------------------------------------------------------------------- values
+    def value_of(self, node: Node) -> LoopValue:
+        """The node's LoopValue for kernels to read (extern results become buffers)."""
+        value = self.values.get(node)
+        if value is not None:
+            return value
+        var = self.runtime_var(node)
+        contig = self.fresh("in")
+        self.steps.append(CallStep(contig, _contiguous, "contiguous", (Var(var),), {}))
+        value = Buffer(contig, tuple(node.meta.shape), np.dtype(node.meta.dtype))
+        self.values[node] = value
+        return value
+
+    def runtime_var(self, node: Node) -> str:
+        """A wrapper variable holding the node's value as NumPy sees it (real views for view
+        ops, so aliasing is NumPy's)."""
+        if node in self.runtime:
+            return self.runtime[node]
+        if node.kind == "call" and node.target.view and isinstance(node.args[0], Node):
+            var = self.fresh("v")
+            args = map_nodes(node.args, lambda n: Var(self.runtime_var(n)))
+            kwargs = map_nodes(node.kwargs, lambda n: Var(self.runtime_var(n)))
+            self.steps.append(CallStep(var, node.target.impl, node.target.name, args, kwargs))
+            self.runtime[node] = var
+            return var
+        value = self.values[node]
+        value = self.realize(value, "used outside kernels")
+        buf = value if isinstance(value, Buffer) else value.realized
+        self.runtime[node] = buf.name
+        return buf.name
+
+    # ---------------------------------------------------------------------------- driver
+    def run(self) -> Schedule:
+        inputs = []
+        for p in self.graph.placeholders:
+            inputs.append(p.name)
+            self._input(p)
+        for node in self.graph.nodes:
+            if node.kind == "constant":
+                self._constant(node)
+            elif node.kind == "call":
+                self._call(node)
+        out = self.graph.output_node
+        outputs = map_nodes(out.args[0], lambda n: Var(self.runtime_var(n))) if out else ()
+        scalars = {self.runtime_var(n) for n in (self._output_nodes())
+                   if getattr(n.meta, "scalar", False)}
+        self.steps = fuse_rows(self.steps, self.decisions)
+        return Schedule(inputs, self.steps, outputs, scalars, self.decisions)
+
+    def _output_nodes(self) -> list[Node]:
+        from dynajit.graph.graph import iter_nodes
+
+        out = self.graph.output_node
+        return list(iter_nodes(out.args[0])) if out else []
+
+    def _input(self, node: Node) -> None:
+        self.runtime[node] = node.name
+        example = self._example[node]
+        meta = node.meta
+        if (isinstance(example, np.ndarray) and example.flags.aligned
+                and all(s % example.itemsize == 0 for s in example.strides)
+                and example.dtype.itemsize):
+            strides = tuple(s // example.itemsize for s in example.strides)
+            self.values[node] = Buffer(node.name, tuple(meta.shape), np.dtype(meta.dtype), 0,
+                                       strides)
+        # else: NumPy scalars and unaligned arrays are made contiguous when a kernel reads them
+
+    def _constant(self, node: Node) -> None:
+        var = self.fresh("const")
+        value = np.ascontiguousarray(node.target)
+        self.steps.append(CallStep(var, _constant_value(value), "constant", (), {}))
+        self.values[node] = Buffer(var, value.shape, value.dtype)
+        self.runtime[node] = var
+        if isinstance(node.target, np.generic):
+            self.runtime[node] = self.fresh("cs")
+            self.steps.append(CallStep(self.runtime[node], _constant_value(node.target),
+                                       "constant", (), {}))
+
+    def _call(self, node: Node) -> None:
+        op = node.target
+        value = None
+        if op.lowering is not None and _array_meta(node.meta):
+            args = map_nodes(node.args, self._lowering_arg)
+            kwargs = map_nodes(node.kwargs, self._lowering_arg)
+            if not _has_missing(args) and not _has_missing(kwargs):
+                value = op.lowering(node, args, kwargs, self)
+        if value is None:
+            var = self.fresh("t")
+            args = map_nodes(node.args, lambda n: Var(self.runtime_var(n)))
+            kwargs = map_nodes(node.kwargs, lambda n: Var(self.runtime_var(n)))
+            self.steps.append(CallStep(var, op.impl, op.name, args, kwargs))
+            self.runtime[node] = var
+            self.decisions.append({"extern": op.name, "node": node.name,
+                                   "reason": "no loop form" if op.lowering is None
+                                   else "this call has no loop form on this target"})
+            return
+        self.values[node] = value
+        if isinstance(value, Pointwise) and value.realized is None and len(node.users) > 1:
+            if body_cost(value) >= REALIZE_COST:
+                self.realize(value, f"read by {len(node.users)} ops and costly to recompute")
+
+    def _lowering_arg(self, node: Node) -> Any:
+        if not _array_meta(node.meta):
+            return _MISSING
+        if node in self.values:
+            return self.values[node]
+        return self.value_of(node)
+
+
+_MISSING = object()
+
+
+def _has_missing(value: Any) -> bool:
+    if value is _MISSING:
+        return True
+    if isinstance(value, (tuple, list)):
+        return any(_has_missing(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_missing(v) for v in value.values())
+    return False
+
+
+def _array_meta(meta: Any) -> bool:
+    from dynajit.graph.meta import TensorMeta
+
+    return isinstance(meta, TensorMeta)
+
+
+def _contiguous(x: Any) -> np.ndarray:
+    a = np.asarray(x)
+    if a.flags.c_contiguous and a.flags.aligned:
+        return a
+    return np.array(a, order="C")
+
+
+def _constant_value(value: Any) -> Callable[[], Any]:
+    return lambda: value
+
+
+# ------------------------------------------------------------------------------ cost
+class _CostCounter:
+    """A handler that counts calls (transcendentals weigh 16)."""
+
+    HEAVY = frozenset("exp exp2 expm1 log log2 log10 log1p sin cos tan tanh sinh cosh arcsin "
+                      "arccos arctan arctan2 arcsinh arccosh arctanh power float_power "
+                      "logaddexp logaddexp2 cbrt hypot".split())
+
+    def __init__(self) -> None:
+        self.cost = 0
+
+    def __getattr__(self, name: str) -> Any:
+        def op(*args: Any, **kwargs: Any) -> None:
+            self.cost += 16 if name in self.HEAVY else 1
+
+        return op
+
+
+def body_cost(value: Pointwise) -> int:
+    if value.cost is None:
+        counter = _CostCounter()
+        with use_handler(counter):
+            value.body(loop_vars("x", len(value.shape)))
+        value.cost = counter.cost
+    return value.cost
+
+
+# ------------------------------------------------------------------------------ row fusion
+class _LoadRecorder:
+    """A handler that records every load's buffer and index (values are opaque)."""
+
+    def __init__(self) -> None:
+        self.loads: list[tuple[str, Ix]] = []
+
+    def load(self, name: str, index: Ix, dtype: Any) -> None:
+        self.loads.append((name, index))
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *args, **kwargs: None
+
+
+def stage_loads(stage: Stage, outer: tuple[int, ...]) -> list[tuple[str, Ix]]:
+    rec = _LoadRecorder()
+    idx = loop_vars("x", len(outer))
+    with use_handler(rec):
+        if isinstance(stage.value, Reduction):
+            stage.value.body(idx, loop_vars("r", len(stage.inner)))
+        else:
+            stage.value.body(idx + loop_vars("r", len(stage.inner)))
+    return rec.loads
+
+
+def _as_row_stage(stage: Stage, outer: tuple[int, ...]) -> Stage | None:
+    """The single stage of a kernel seen as a stage of a kernel with loops ``outer``."""
+    value = stage.value
+    if isinstance(value, Reduction):
+        return stage if tuple(value.shape) == outer else None
+    shape = tuple(value.shape)
+    if len(shape) > len(outer) and shape[:len(outer)] == outer:
+        return Stage(value, stage.out, shape[len(outer):])
+    return None
+
+
+def _row_local(stage: Stage, outer: tuple[int, ...], produced: dict[str, Stage]) -> bool:
+    """Every load of a buffer produced earlier in the kernel reads the same row."""
+    outer_vars = {f"x{k}" for k in range(len(outer))}
+    for name, index in stage_loads(stage, outer):
+        producer = produced.get(name)
+        if producer is None:
+            continue
+        if not isinstance(producer.value, Reduction):
+            store = producer.out.index(loop_vars("x", len(outer))
+                                       + loop_vars("r", len(producer.inner)))
+            if index != store or producer.inner != stage.inner:
+                return False
+        elif not index.vars <= outer_vars or index != producer.out.index(
+                loop_vars("x", len(outer))):
+            return False
+    return True
+
+
+def fuse_rows(steps: list[Any], decisions: list[dict]) -> list[Any]:
+    """Merge a reduction kernel with the kernels right after it that run over the same rows
+    and read its results only in the same row."""
+    out: list[Any] = []
+    for step in steps:
+        prev = _last_kernel(out)
+        if isinstance(step, KernelStep) and prev is not None and len(step.kernel.stages) == 1:
+            group = prev.kernel
+            starts_with_reduction = isinstance(group.stages[0].value, Reduction)
+            candidate = _as_row_stage(step.kernel.stages[0], group.outer)
+            produced = {st.out.name: st for st in group.stages}
+            if (starts_with_reduction and group.outer and candidate is not None
+                    and _row_local(candidate, group.outer, produced)):
+                group.stages.append(candidate)
+                decisions.append({"fuse": step.kernel.name, "into": group.name,
+                                  "rows": list(group.outer)})
+                _move_alloc_before(out, prev, candidate.out.name, steps)
+                continue
+        out.append(step)
+    return out
+
+
+def _last_kernel(steps: list[Any]) -> KernelStep | None:
+    """The last kernel step, if only allocations follow it."""
+    for step in reversed(steps):
+        if isinstance(step, KernelStep):
+            return step
+        if not isinstance(step, AllocStep):
+            return None
+    return None
+
+
+def _move_alloc_before(out: list[Any], kernel_step: KernelStep, var: str,
+                       steps: list[Any]) -> None:
+    """The fused stage's buffer must be allocated before the merged kernel runs."""
+    for i, s in enumerate(out):
+        if isinstance(s, AllocStep) and s.var == var:
+            out.pop(i)
+            out.insert(out.index(kernel_step), s)
+            return
+
+
+def schedule(graph: Graph, example_inputs: list, target: Target) -> Schedule:
+    return Scheduler(graph, example_inputs, target).run()
+
+
+def describe(schedule_: Schedule) -> str:
+    """The schedule as text: kernels with their stages, externs and views."""
+    lines = [f"inputs: {', '.join(schedule_.inputs)}"]
+    for step in schedule_.steps:
+        if isinstance(step, AllocStep):
+            lines.append(f"{step.var} = empty({step.shape}, {step.dtype.name})")
+        elif isinstance(step, CallStep):
+            args = ", ".join(a.name if isinstance(a, Var) else repr(a) for a in step.args)
+            lines.append(f"{step.var} = {step.label}({args})")
+        else:
+            k = step.kernel
+            lines.append(f"{k.name}: loops {k.outer}")
+            for st in k.stages:
+                kind = st.value.kind if isinstance(st.value, Reduction) else "pointwise"
+                lines.append(f"  {kind} over {st.inner} -> {st.out.name}")
+    lines.append(f"return {schedule_.outputs}")
+    return "\n".join(lines)
+
+
+__all__ = ["AllocStep", "CallStep", "Kernel", "KernelStep", "Schedule", "Stage", "Target",
+           "Var", "c_strides", "describe", "schedule"]
