@@ -1,5 +1,5 @@
-"""Build configuration for dynajit's one C extension, the PEP 523 frame hook. Everything
-else about the project lives in pyproject.toml."""
+"""Build configuration for dynajit's C extensions: the PEP 523 frame hook and the kernel
+launcher of the LLVM backend. Everything else about the project lives in pyproject.toml."""
 
 import sys
 
@@ -16,5 +16,14 @@ if sys.implementation.name == "cpython" and sys.version_info[:2] in ((3, 11), (3
             extra_compile_args=["-Wall", "-Wno-missing-field-initializers"],
         )
     )
+
+# The launcher uses only the stable parts of CPython's API and pthreads.
+ext_modules.append(
+    Extension(
+        "dynajit.backends.llvm._launch",
+        sources=["dynajit/backends/llvm/_launch.c"],
+        extra_compile_args=["-Wall", "-O2"],
+    )
+)
 
 setup(ext_modules=ext_modules)

@@ -32,6 +32,11 @@ class Config:
     # Human logs to stderr: a comma list of topics (graph_breaks, recompiles, guards, graph,
     # graph_code, bytecode, output_code, or all); "+topic" for verbose. Env: DYNAJIT_LOGS.
     logs: str = ""
+    # Threads for large kernels of the llvm backend (0: one per CPU core).
+    threads: int = 0
+    # Persistent kernel cache of the llvm backend: a directory, None for the default
+    # (~/.cache/dynajit/kernels or $XDG_CACHE_HOME/dynajit/kernels), or "" for none.
+    cache_dir: str | None = None
 
     def patch(self, **changes: object) -> contextlib.AbstractContextManager[Config]:
         """``with dynajit.config.patch(cache_size_limit=2):`` (see the module's patch)."""

@@ -1,0 +1,272 @@
+"""LLVM IR for one loop-IR kernel: the LLVM handler (each ``ops().*`` call of a body emits IR
+with NumPy's semantics for that dtype) and the loop skeleton (outer loops over
+``[start, end)`` of the first dimension, then each stage's inner loops, reductions
+accumulating in registers). Every shape-dependent integer (sizes, strides, offsets other than
+0 and unit strides) is read from the kernel's parameter array, so one compiled kernel serves
+every shape with the same structure; the IR text is the cache key.
+
+Kernel ABI: ``void k(void **buffers, int64_t *params, int64_t start, int64_t end)``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from llvmlite import ir
+
+from dynajit.backends.llvm import scalar_ops
+from dynajit.backends.loopir.ir import Ix, loop_vars, use_handler
+from dynajit.backends.loopir.scheduler import Kernel, Reduction, Stage, stage_loads
+
+I64 = ir.IntType(64)
+PTR = ir.PointerType()
+
+
+def llvm_type(dtype: np.dtype) -> ir.Type:
+    dtype = np.dtype(dtype)
+    if dtype.kind == "f":
+        return ir.FloatType() if dtype.itemsize == 4 else ir.DoubleType()
+    return ir.IntType(8 * dtype.itemsize)  # bool is i8 holding 0 or 1
+
+
+class KernelSource:
+    """The IR text of a kernel (with ``@__kernel__`` as its name), its parameter values and
+    the buffers it reads and writes, in argument order."""
+
+    def __init__(self, ir_text: str, params: list[int], buffers: list[str],
+                 outer: tuple[int, ...]):
+        self.ir_text = ir_text
+        self.params = params
+        self.buffers = buffers
+        self.outer = outer  # loop sizes after collapsing; [start, end) ranges over outer[0]
+
+
+def collapse(kernel: Kernel) -> tuple[tuple[int, ...], dict[str, tuple[str, bool]]]:
+    """Merge adjacent dimensions of a pointwise kernel that every access walks contiguously
+    (and drop size-1 dimensions), so contiguous data becomes one long vectorizable loop.
+    Returns the new loop sizes and, per original variable, (new variable, keeps its term)."""
+    stage = kernel.stages[0]
+    n = len(kernel.outer)
+    idx = loop_vars("x", n)
+    accesses = [ix for _, ix in stage_loads(stage, kernel.outer)]
+    accesses.append(stage.out.index(idx))
+    coefs = [dict(ix.terms) for ix in accesses]
+    sizes = list(kernel.outer)
+    groups: list[list[int]] = []
+    for k in reversed(range(n)):
+        if sizes[k] == 1:
+            continue
+        if groups:
+            group = groups[-1]
+            inner = group[0]
+            span = 1
+            for j in group:
+                span *= sizes[j]
+            last = group[-1]
+            if inner == k + 1 and all(c.get(f"x{k}", 0) == c.get(f"x{last}", 0) * span
+                                      for c in coefs):
+                group.insert(0, k)
+                continue
+        groups.append([k])
+    groups.reverse()
+    new_sizes = []
+    mapping: dict[str, tuple[str, bool]] = {f"x{k}": ("", False) for k in range(n)}
+    for g, group in enumerate(groups):
+        size = 1
+        for j in group:
+            size *= sizes[j]
+        new_sizes.append(size)
+        for j in group:
+            mapping[f"x{j}"] = (f"x{g}", j == group[-1])
+    return tuple(new_sizes), mapping
+
+
+class LLVMKernelBuilder:
+    """Builds one kernel's module. The handler methods are the ``ops()`` calls of bodies."""
+
+    def __init__(self, kernel: Kernel, triple: str = "", data_layout: str = ""):
+        self.kernel = kernel
+        self.module = ir.Module(name="dynajit")
+        self.module.triple = triple
+        self.module.data_layout = data_layout
+        self.params: list[int] = []
+        self.outer = tuple(kernel.outer)
+        self.rename: dict[str, tuple[str, bool]] | None = None
+        if len(kernel.stages) == 1 and not kernel.stages[0].inner and self.outer:
+            self.outer, self.rename = collapse(kernel)
+        self.buffers = self._buffer_names()
+        self.vars: dict[str, ir.Value] = {}
+        self.scalar = scalar_ops.ScalarOps(self)
+
+    def _buffer_names(self) -> list[str]:
+        names: dict[str, None] = {}
+        for stage in self.kernel.stages:
+            for name, _ in stage_loads(stage, self.kernel.outer):
+                names[name] = None
+            names[stage.out.name] = None
+        return list(names)
+
+    # ---------------------------------------------------------------------------- build
+    def build(self) -> KernelSource:
+        entry_ty = ir.FunctionType(ir.VoidType(), [PTR, PTR, I64, I64])
+        impl_ty = ir.FunctionType(ir.VoidType(), [PTR] * (len(self.buffers) + 1) + [I64, I64])
+        impl = ir.Function(self.module, impl_ty, "impl")
+        impl.linkage = "internal"
+        impl.attributes.add("alwaysinline")
+        impl.attributes.add("nounwind")
+        for arg in impl.args[:len(self.buffers) + 1]:
+            arg.add_attribute("noalias")
+        self.ptrs = dict(zip(self.buffers, impl.args, strict=False))
+        self.param_ptr = impl.args[len(self.buffers)]
+        start, end = impl.args[-2], impl.args[-1]
+        self.entry = impl.append_basic_block("entry")
+        self.entry_builder = ir.IRBuilder(self.entry)
+        first = impl.append_basic_block("body")
+        self.builder = ir.IRBuilder(first)
+        self._outer_loops(0, start, end)
+        self.builder.ret_void()
+        self.entry_builder.branch(first)
+
+        entry = ir.Function(self.module, entry_ty, "__kernel__")
+        b = ir.IRBuilder(entry.append_basic_block("entry"))
+        bufs, params, s, e = entry.args
+        loaded = []
+        for k in range(len(self.buffers)):
+            slot = b.gep(bufs, [ir.Constant(I64, k)], inbounds=True, source_etype=PTR)
+            loaded.append(b.load(slot, typ=PTR))
+        b.call(impl, loaded + [params, s, e])
+        b.ret_void()
+        return KernelSource(str(self.module), self.params, self.buffers, self.outer)
+
+    def param(self, value: int) -> ir.Value:
+        """A run-time integer: the value goes into the parameter array, the IR reads it."""
+        self.params.append(int(value))
+        b = self.entry_builder
+        slot = b.gep(self.param_ptr, [ir.Constant(I64, len(self.params) - 1)], inbounds=True,
+                     source_etype=I64)
+        return b.load(slot, typ=I64)
+
+    def _loop(self, lo: ir.Value, hi: ir.Value, var: str, body: Any) -> None:
+        b = self.builder
+        pre = b.block
+        fn = pre.function
+        header = fn.append_basic_block(f"{var}.head")
+        inner = fn.append_basic_block(f"{var}.body")
+        done = fn.append_basic_block(f"{var}.done")
+        b.branch(header)
+        b.position_at_end(header)
+        i = b.phi(I64, name=var)
+        i.add_incoming(lo, pre)
+        b.cbranch(b.icmp_signed("<", i, hi), inner, done)
+        b.position_at_end(inner)
+        self.vars[var] = i
+        body()
+        nxt = b.add(i, ir.Constant(I64, 1), name=f"{var}.next")
+        i.add_incoming(nxt, b.block)
+        b.branch(header)
+        b.position_at_end(done)
+
+    def _outer_loops(self, k: int, start: ir.Value, end: ir.Value) -> None:
+        if k == len(self.outer):
+            for stage in self.kernel.stages:
+                self._stage(stage)
+            return
+        if k == 0:
+            lo, hi = start, end
+        else:
+            lo, hi = ir.Constant(I64, 0), self.param(self.outer[k])
+        self._loop(lo, hi, f"x{k}", lambda: self._outer_loops(k + 1, start, end))
+
+    def _inner_loops(self, sizes: tuple[int, ...], k: int, body: Any) -> None:
+        if k == len(sizes):
+            body()
+            return
+        self._loop(ir.Constant(I64, 0), self.param(sizes[k]), f"r{k}",
+                   lambda: self._inner_loops(sizes, k + 1, body))
+
+    def _stage(self, stage: Stage) -> None:
+        idx = loop_vars("x", len(self.kernel.outer))
+        ridx = loop_vars("r", len(stage.inner))
+        value = stage.value
+        if isinstance(value, Reduction):
+            acc = self.scalar.reduction_start(value.kind, value.dtype, value.src_dtype)
+
+            def step() -> None:
+                with use_handler(self):
+                    v = value.body(idx, ridx)
+                flat = self._flat_rindex(stage.inner)
+                self.scalar.reduction_step(acc, v, flat)
+
+            self._inner_loops(stage.inner, 0, step)
+            result = self.scalar.reduction_result(acc)
+            self._store(stage.out.name, stage.out.index(idx), result, stage.out.dtype)
+            return
+
+        def compute() -> None:
+            with use_handler(self):
+                v = value.body(idx + ridx)
+            self._store(stage.out.name, stage.out.index(idx + ridx), v, stage.out.dtype)
+
+        self._inner_loops(stage.inner, 0, compute)
+
+    def _flat_rindex(self, sizes: tuple[int, ...]) -> ir.Value:
+        """The C-order flat position in the reduced dimensions (argmax/argmin results)."""
+        flat: ir.Value = ir.Constant(I64, 0)
+        for k, size in enumerate(sizes):
+            if k:
+                flat = self.builder.mul(flat, self.param(size))
+            flat = self.builder.add(flat, self.vars[f"r{k}"])
+        return flat
+
+    # ---------------------------------------------------------------------------- indices
+    def index(self, ix: Ix) -> ir.Value:
+        b = self.builder
+        terms = ix.terms
+        if self.rename is not None:
+            merged = []
+            for var, coef in terms:
+                new, keep = self.rename.get(var, (var, True))
+                if keep:
+                    merged.append((new, coef))
+            terms = tuple(merged)
+        total: ir.Value | None = None
+        for var, coef in terms:
+            v = self.vars[var]
+            term = v if coef == 1 else b.mul(v, self.param(coef))
+            total = term if total is None else b.add(total, term)
+        if ix.const:
+            c = self.param(ix.const)
+            total = c if total is None else b.add(total, c)
+        return total if total is not None else ir.Constant(I64, 0)
+
+    def _address(self, name: str, ix: Ix, dtype: np.dtype) -> ir.Value:
+        return self.builder.gep(self.ptrs[name], [self.index(ix)], inbounds=True,
+                                source_etype=llvm_type(dtype))
+
+    def _store(self, name: str, ix: Ix, value: ir.Value, dtype: np.dtype) -> None:
+        ptr = self._address(name, ix, dtype)
+        self.builder.store(value, ptr, align=np.dtype(dtype).itemsize)
+
+    # ---------------------------------------------------------------------------- handler
+    def load(self, name: str, index: Ix, dtype: Any) -> ir.Value:
+        ptr = self._address(name, index, dtype)
+        return self.builder.load(ptr, typ=llvm_type(dtype), align=np.dtype(dtype).itemsize)
+
+    def constant(self, value: Any, dtype: Any) -> ir.Value:
+        return self.scalar.constant(value, np.dtype(dtype))
+
+    def cast(self, x: ir.Value, src: Any, dst: Any) -> ir.Value:
+        return self.scalar.cast(x, np.dtype(src), np.dtype(dst))
+
+    def where(self, c: ir.Value, a: ir.Value, b: ir.Value, dtype: Any) -> ir.Value:
+        return self.scalar.where(c, a, b)
+
+    def __getattr__(self, name: str) -> Any:
+        emit = scalar_ops.UFUNCS.get(name)
+        if emit is None:
+            raise AttributeError(name)
+        return lambda *args, dtype: emit(self.scalar, args, np.dtype(dtype))
+
+
+def build_kernel(kernel: Kernel, triple: str = "", data_layout: str = "") -> KernelSource:
+    return LLVMKernelBuilder(kernel, triple, data_layout).build()

@@ -1,0 +1,118 @@
+"""The run-time wrapper of a compiled graph: generated Python (readable, written to the trace
+as ``dynajit_output_code``) that allocates buffers, launches kernels through the C launcher,
+calls extern ops and returns the outputs. Per call it builds no ctypes objects: kernel
+parameters are one int64 array made at compile time (shapes are guarded), and the launcher
+reads array data pointers straight from the ndarray objects."""
+
+from __future__ import annotations
+
+import itertools
+import linecache
+import os
+from typing import Any
+
+import numpy as np
+
+from dynajit.backends.llvm import _launch
+from dynajit.backends.llvm.codegen import build_kernel
+from dynajit.backends.llvm.jit import default_cache_dir, get_jit
+from dynajit.backends.loopir.scheduler import AllocStep, CallStep, KernelStep, Schedule, Var
+from dynajit.trace import structured
+
+_launch.set_ndarray_type(np.ndarray)
+_counter = itertools.count()
+
+# Kernels doing less work than this run on one thread (starting threads costs ~10 us each).
+PARALLEL_WORK = 1 << 17
+
+
+def _literal(value: Any, names: dict[int, str], env: dict[str, Any]) -> str:
+    if isinstance(value, Var):
+        return value.name
+    if value is None or type(value) in (bool, int, str):
+        return repr(value)
+    if type(value) is float and np.isfinite(value):
+        return repr(value)
+    if isinstance(value, tuple):
+        inner = ", ".join(_literal(v, names, env) for v in value)
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
+    if isinstance(value, list):
+        return "[" + ", ".join(_literal(v, names, env) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k!r}: {_literal(v, names, env)}" for k, v in value.items()) \
+            + "}"
+    key = id(value)
+    if key not in names:
+        names[key] = f"_lit{len(names)}"
+        env[names[key]] = value
+    return names[key]
+
+
+def threads_for(work: int) -> int:
+    from dynajit.config import config
+
+    n = config.threads or os.cpu_count() or 1
+    return n if work >= PARALLEL_WORK else 1
+
+
+def cache_dir() -> str | None:
+    from dynajit.config import config
+
+    if config.cache_dir == "":
+        return None
+    return config.cache_dir or default_cache_dir()
+
+
+class CompiledGraph:
+    """The wrapper function for one schedule plus what it was made from."""
+
+    def __init__(self, sched: Schedule, name: str = "graph"):
+        jit = get_jit()
+        env: dict[str, Any] = {"_launch": _launch.launch, "_empty": np.empty}
+        names: dict[int, str] = {}
+        lines = [f"def run({', '.join(sched.inputs)}):"]
+        self.kernels: list[tuple[str, Any]] = []
+        directory = cache_dir()
+        for step in sched.steps:
+            if isinstance(step, AllocStep):
+                dt = _literal(np.dtype(step.dtype), names, env)
+                lines.append(f"    {step.var} = _empty({step.shape!r}, {dt})")
+            elif isinstance(step, CallStep):
+                fn = _literal(step.fn, names, env)
+                args = [_literal(a, names, env) for a in step.args]
+                args += [f"{k}={_literal(v, names, env)}" for k, v in step.kwargs.items()]
+                lines.append(f"    {step.var} = {fn}({', '.join(args)})  # {step.label}")
+            else:
+                assert isinstance(step, KernelStep)
+                kernel = step.kernel
+                source = build_kernel(kernel, jit.triple,
+                                      str(jit.target_machine.target_data))
+                addr = jit.address(source.ir_text, kernel.name, directory)
+                kname = f"_{kernel.name}"
+                pname = f"_{kernel.name}_params"
+                env[kname] = addr
+                env[pname] = np.array(source.params + [0], np.int64)
+                end = source.outer[0] if source.outer else 1
+                threads = threads_for(kernel.work) if source.outer else 1
+                arrays = ", ".join(source.buffers) + ("," if len(source.buffers) == 1 else "")
+                lines.append(f"    _launch({kname}, ({arrays}), {pname}, 0, {end}, {threads})")
+                self.kernels.append((kernel.name, source))
+        outs = sched.outputs
+
+        def out_expr(v: Any) -> str:
+            if isinstance(v, Var) and v.name in sched.scalar_outputs:
+                return f"{v.name}[()]"
+            return _literal(v, names, env)
+
+        if isinstance(outs, tuple):
+            body = ", ".join(out_expr(v) for v in outs)
+            lines.append(f"    return ({body}{',' if len(outs) == 1 else ''})")
+        else:
+            lines.append(f"    return {out_expr(outs)}")
+        self.source = "\n".join(lines) + "\n"
+        filename = f"<dynajit-llvm-{next(_counter)}-{name}>"
+        linecache.cache[filename] = (len(self.source), None,
+                                     self.source.splitlines(keepends=True), filename)
+        exec(compile(self.source, filename, "exec"), env)
+        self.run = env["run"]
+        structured.artifact("dynajit_output_code", lambda: self.source)
