@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from dynajit.backends import lookup_backend
 from dynajit.errors import Unsupported
 from dynajit.graph import Graph, GraphModule, Interpreter, Node, TensorMeta
 from dynajit.graph.meta import meta_of_value
@@ -166,8 +167,10 @@ def _assert_within_ulp(got: Any, expected: Any, max_ulp: int, where: str) -> Non
 SCALAR_MATH_ULP = 4
 
 
-def check_call(call: Call) -> None:
-    """The property every registered op must satisfy for every sample call."""
+def check_call(call: Call, backends: tuple[str, ...] = ()) -> None:
+    """The property every registered op must satisfy for every sample call; with
+    ``backends``, each named backend's compiled graph must agree with NumPy too
+    (``assert_backend_result``)."""
     # 1. NumPy, on private copies (the call may write into its arguments) that keep each
     #    array's memory layout: NumPy's contiguous and strided loops may differ where C
     #    leaves the result undefined (e.g. out-of-range float -> int casts).
@@ -242,6 +245,57 @@ def check_call(call: Call) -> None:
     ulp = SCALAR_MATH_ULP if inputs and all(isinstance(v, np.generic) for v in inputs) else 0
     assert_same(got, expected, f"{call}: GraphModule result", ulp)
     assert_same(got_interp, expected, f"{call}: Interpreter result", ulp)
+    for name in backends:
+        compiled = lookup_backend(name)(gm, list(inputs))
+        with _quiet():
+            result = compiled(*inputs)
+        for i, (b, a) in enumerate(zip(before, inputs)):
+            assert_same(a, b, f"{call}: input a{i} after the {name} backend ran")
+        assert_backend_result(result, expected, bound_op(bound), inputs,
+                              f"{call}: {name} backend result")
+
+
+# Error bound of compiled math functions against NumPy (dynajit's polynomials are within
+# 2 ulp (float32) / 4 ulp (float64) of the exact result; NumPy's own are a few ulp off too).
+MATH_ULP = 8
+_MATH = frozenset("exp exp2 expm1 log log2 log10 log1p sin cos tan arcsin arccos arctan "
+                  "arctan2 hypot sinh cosh tanh arcsinh arccosh arctanh cbrt power "
+                  "float_power logaddexp logaddexp2".split())
+_ACCUMULATING = frozenset("sum prod mean var std matmul dot vdot inner tensordot einsum "
+                          "vecdot matvec vecmat cumsum cumprod".split())
+
+
+def assert_backend_result(got: Any, expected: Any, op: Any, inputs: list, where: str) -> None:
+    """A compiled backend equals NumPy: type, dtype and shape exactly; integers and bools
+    exactly; floats exactly except math functions (``MATH_ULP``) and accumulations, whose
+    summation order differs from NumPy's pairwise one (bounded by n * eps * sum |x|)."""
+    name = getattr(op, "name", "")
+    if not (isinstance(expected, (np.ndarray, np.generic)) and expected.dtype.kind in "fc"):
+        assert_same(got, expected, where)
+        return
+    if name in _MATH:
+        assert_same(got, expected, where, MATH_ULP)
+        return
+    if name not in _ACCUMULATING:
+        assert_same(got, expected, where)
+        return
+    assert type(got) is type(expected), f"{where}: type {type(got).__name__}"
+    assert got.dtype == expected.dtype and np.shape(got) == np.shape(expected), where
+    g, e = np.asarray(got), np.asarray(expected)
+    assert (np.isnan(g) == np.isnan(e)).all(), f"{where}: NaN positions differ"
+    scale, count = 0.0, 1
+    for x in inputs:
+        a = np.asarray(x)
+        if a.dtype.kind in "fc" and a.size:
+            with _quiet():
+                finite = np.abs(a[np.isfinite(a)])
+            scale = max(scale, float(finite.max()) if finite.size else 0.0)
+            count = max(count, a.size)
+    eps = np.finfo(e.dtype).eps
+    with _quiet():
+        tol = 4 * count * eps * np.maximum(scale, np.abs(e)) * max(scale, 1.0)
+        ok = (g == e) | (np.abs(g - e) <= tol) | (np.isnan(g) & np.isnan(e))
+    assert ok.all(), f"{where}: {got!r} vs NumPy {expected!r}"
 
 
 def bound_op(bound: Any) -> Any:

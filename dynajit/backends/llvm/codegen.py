@@ -253,7 +253,22 @@ class LLVMKernelBuilder:
         return self.builder.load(ptr, typ=llvm_type(dtype), align=np.dtype(dtype).itemsize)
 
     def constant(self, value: Any, dtype: Any) -> ir.Value:
-        return self.scalar.constant(value, np.dtype(dtype))
+        """Constants of a body are parameters too (their bits in the int64 slot), so
+        ``x * 0.5`` and ``x * 0.25`` share one compiled kernel."""
+        dtype = np.dtype(dtype)
+        b = self.builder
+        if dtype.kind == "f":
+            ity = ir.IntType(8 * dtype.itemsize)
+            bits = int(np.asarray(value, dtype).view(f"i{dtype.itemsize}"))
+            raw = self.param(bits)
+            raw = raw if ity.width == 64 else b.trunc(raw, ity)
+            return b.bitcast(raw, llvm_type(dtype))
+        v = int(value)
+        if v >= 1 << 63:
+            v -= 1 << 64
+        raw = self.param(v)
+        width = 8 * dtype.itemsize
+        return raw if width == 64 else b.trunc(raw, ir.IntType(width))
 
     def cast(self, x: ir.Value, src: Any, dst: Any) -> ir.Value:
         return self.scalar.cast(x, np.dtype(src), np.dtype(dst))

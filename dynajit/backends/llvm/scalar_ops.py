@@ -108,8 +108,9 @@ class ScalarOps:
         if dst.kind == "i":
             wide = self._x86_fptosi(x, max(32, dty.width))
             return b.trunc(wide, dty) if dty.width < wide.type.width else wide
-        if dty.width < 64:
-            return b.trunc(self._x86_fptosi(x, 64), dty)
+        if dty.width < 64:  # uint8/16 convert through int32, uint32 through int64
+            wide = self._x86_fptosi(x, 32 if dty.width < 32 else 64)
+            return b.trunc(wide, dty)
         # float -> uint64 as compilers do it: values >= 2**63 are shifted down first.
         big = b.fcmp_ordered(">=", x, ir.Constant(x.type, 2.0 ** 63))
         shifted = b.select(big, b.fsub(x, ir.Constant(x.type, 2.0 ** 63)), x)
@@ -565,16 +566,19 @@ def _float_power(s: ScalarOps, a: tuple, d: np.dtype) -> ir.Value:
     return s.math("power", a, d)
 
 
-def _scale(factor: float) -> Emit:
+def _scale(to_degrees: bool) -> Emit:
+    # NumPy's factor is computed in the loop's own precision (180.0f / NPY_PIf for float32).
     def emit(s: ScalarOps, a: tuple, d: np.dtype) -> ir.Value:
-        return s.b.fmul(a[0], ir.Constant(a[0].type, float(np.asarray(factor, d))))
+        pi, half_turn = np.asarray(math.pi, d), np.asarray(180.0, d)
+        factor = half_turn / pi if to_degrees else pi / half_turn
+        return s.b.fmul(a[0], ir.Constant(a[0].type, float(factor)))
 
     return emit
 
 
-for _name, _factor in (("deg2rad", math.pi / 180), ("radians", math.pi / 180),
-                       ("rad2deg", 180 / math.pi), ("degrees", 180 / math.pi)):
-    UFUNCS[_name], KINDS[_name] = _scale(_factor), "f"
+for _name, _deg in (("deg2rad", False), ("radians", False), ("rad2deg", True),
+                    ("degrees", True)):
+    UFUNCS[_name], KINDS[_name] = _scale(_deg), "f"
 
 
 def _logaddexp(base2: bool) -> Emit:

@@ -88,6 +88,8 @@ def run_kernel_numpy(kernel: Kernel, arrays: dict[str, np.ndarray]) -> None:
     n_outer = len(kernel.outer)
     for stage in kernel.stages:
         dims = tuple(kernel.outer) + tuple(stage.inner)
+        if 0 in kernel.outer:
+            continue  # no iteration: nothing is stored
         grids = np.indices(dims, sparse=True) if dims else ()
         names = [f"x{k}" for k in range(n_outer)] + [f"r{k}" for k in range(len(stage.inner))]
         grid = dict(zip(names, grids, strict=True))
@@ -96,10 +98,14 @@ def run_kernel_numpy(kernel: Kernel, arrays: dict[str, np.ndarray]) -> None:
         ridx = loop_vars("r", len(stage.inner))
         with use_handler(handler):
             if hasattr(stage.value, "kind"):
-                value = np.broadcast_to(stage.value.body(idx, ridx), dims)
+                if 0 in stage.inner:  # an empty reduction: only the identity is stored
+                    value = np.empty(dims, stage.value.dtype)
+                else:
+                    value = np.broadcast_to(stage.value.body(idx, ridx), dims)
                 result = _reduce(stage.value.kind, value, n_outer, stage.value.dtype)
-                store_ix = np.broadcast_to(handler._index(stage.out.index(idx)), dims)[
-                    (slice(None),) * n_outer + (0,) * len(stage.inner)]
+                store_ix = np.broadcast_to(
+                    handler._index(stage.out.index(idx)),
+                    tuple(kernel.outer) + (1,) * len(stage.inner)).reshape(kernel.outer)
             else:
                 result = np.broadcast_to(stage.value.body(idx + ridx), dims)
                 store_ix = handler._index(stage.out.index(idx + ridx))

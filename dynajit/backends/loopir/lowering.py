@@ -37,6 +37,14 @@ def loop_dtype(dtype: Any) -> bool:
     return np.dtype(dtype) in LOOP_DTYPES
 
 
+def defined_cast(src: Any, dst: Any) -> bool:
+    """Casts whose out-of-range results kernels reproduce. NumPy leaves float to uint32 and
+    uint64 conversion of out-of-range values to its SIMD loops (values differ by CPU), so
+    those casts stay with NumPy."""
+    src, dst = np.dtype(src), np.dtype(dst)
+    return not (src.kind == "f" and dst.kind == "u" and dst.itemsize >= 4)
+
+
 # ------------------------------------------------------------------------------ helpers
 def broadcast_loader(value: Any, shape: tuple, dtype: np.dtype) -> Callable[[tuple], Any]:
     """A loader for ``value`` (LoopValue or Python/NumPy scalar) broadcast to ``shape`` and
@@ -88,6 +96,14 @@ def _lower_ufunc(ufunc: np.ufunc) -> Callable[..., Any]:
         out_meta = node.meta
         if not all(loop_dtype(t) for t in loop) or not loop_dtype(out_meta.dtype):
             return None
+        if any(isinstance(a, LoopValue) and not loop_dtype(a.dtype) for a in args):
+            return None
+        if len(set(loop[:-1])) > 1:  # mixed loops (uint64 with int64, ldexp): NumPy's own
+            return None
+        for a, t in zip(args, loop, strict=False):
+            if type(a) is int and t.kind in "iu" and not (
+                    np.iinfo(t).min <= a <= np.iinfo(t).max):
+                return None  # NumPy 2 compares out-of-range Python ints by value
         if not ctx.supports(name, loop[0]):
             return None
         special = _special_power(name, args, loop)
@@ -164,6 +180,12 @@ def lower_clip(node: Any, args: tuple, kwargs: dict, ctx: Any) -> LoopValue | No
     if not loop_dtype(dtype) or not ctx.supports("maximum", dtype):
         return None
     shape = tuple(node.meta.shape)
+    for bound in args[1:]:
+        if isinstance(bound, LoopValue) and not loop_dtype(bound.dtype):
+            return None
+        if type(bound) is int and dtype.kind in "iu" and not (
+                np.iinfo(dtype).min <= bound <= np.iinfo(dtype).max):
+            return None  # NumPy treats an out-of-range Python int bound specially
     x = broadcast_loader(args[0], shape, dtype)
     lo = None if args[1] is None else broadcast_loader(args[1], shape, dtype)
     hi = None if args[2] is None else broadcast_loader(args[2], shape, dtype)
@@ -183,7 +205,8 @@ def lower_cast(node: Any, args: tuple, kwargs: dict, ctx: Any) -> LoopValue | No
     """astype / array / copy: a new buffer with the elements converted."""
     dtype = np.dtype(node.meta.dtype)
     x = args[0]
-    if not isinstance(x, LoopValue) or not loop_dtype(dtype) or not loop_dtype(x.dtype):
+    if (not isinstance(x, LoopValue) or not loop_dtype(dtype) or not loop_dtype(x.dtype)
+            or not defined_cast(x.dtype, dtype)):
         return None
     return Pointwise(tuple(node.meta.shape), dtype,
                      broadcast_loader(x, tuple(node.meta.shape), dtype))
@@ -193,7 +216,8 @@ def lower_copy_into(node: Any, args: tuple, kwargs: dict, ctx: Any) -> LoopValue
     """The new value of ``dst`` after writing ``src`` into it (broadcast and cast)."""
     dst, src = args
     dtype = np.dtype(node.meta.dtype)
-    if not loop_dtype(dtype) or (isinstance(src, LoopValue) and not loop_dtype(src.dtype)):
+    if not loop_dtype(dtype) or (isinstance(src, LoopValue) and not (
+            loop_dtype(src.dtype) and defined_cast(src.dtype, dtype))):
         return None
     if not isinstance(src, LoopValue) and not isinstance(src, (bool, int, float, np.generic)):
         return None
@@ -210,12 +234,20 @@ def lower_fill(node: Any, args: tuple, kwargs: dict, ctx: Any) -> LoopValue | No
     if name == "full":
         fill = args[1]
         if isinstance(fill, LoopValue):
+            if not (loop_dtype(fill.dtype) and defined_cast(fill.dtype, dtype)):
+                return None
             if fill.shape != () and fill.size != 1:
                 return None
             return Pointwise(tuple(node.meta.shape), dtype,
                              broadcast_loader(fill, tuple(node.meta.shape), dtype))
         if not isinstance(fill, (bool, int, float, np.generic)):
             return None
+        if dtype.kind in "iub" and not (np.iinfo(np.int64).min <= np.real(fill)
+                                        <= np.iinfo(np.uint64).max):
+            return None
+        if dtype.kind in "iu" and np.asarray(fill).dtype.kind in "fc" and not (
+                np.iinfo(dtype).min <= np.real(fill) <= np.iinfo(dtype).max):
+            return None  # out-of-range float to integer: platform-defined in NumPy
     else:
         fill = 0 if name == "zeros" else 1
     with np.errstate(all="ignore"):
@@ -398,9 +430,14 @@ def lower_view(node: Any, args: tuple, kwargs: dict, ctx: Any) -> LoopValue | No
 
 
 def _has_runtime_index(args: tuple) -> bool:
-    from dynajit.graph.graph import iter_nodes
+    def walk(v: Any) -> bool:
+        if isinstance(v, LoopValue):
+            return True
+        if isinstance(v, (tuple, list)):
+            return any(walk(x) for x in v)
+        return False
 
-    return any(True for _ in iter_nodes(args[1:]))
+    return walk(args[1:])
 
 
 def _no_copy_reshape(shape: tuple) -> Callable[[np.ndarray], Any]:
