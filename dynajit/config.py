@@ -29,6 +29,11 @@ class Config:
     # Directory for the structured trace (TORCH_TRACE format, one file per process), or None
     # for no trace. Environment: DYNAJIT_TRACE (documented) or DYNAJIT_TRACE_DIR.
     trace_dir: str | None = None
+    # How gradients split into a forward and a backward graph: "min_cut" (save the fewest
+    # bytes, recomputing cheap ops in the backward) or "save_all".
+    partitioner: str = "min_cut"
+    # min_cut never recomputes a reduction whose inputs are this many times its output.
+    recompute_reduction_ratio: int = 4
     # Human logs to stderr: a comma list of topics (graph_breaks, recompiles, guards, graph,
     # graph_code, bytecode, output_code, or all); "+topic" for verbose. Env: DYNAJIT_LOGS.
     logs: str = ""

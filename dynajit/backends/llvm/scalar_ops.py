@@ -13,11 +13,12 @@ from typing import Any
 import numpy as np
 from llvmlite import ir
 
+from dynajit.backends.llvm import mathlib  # the polynomial math library (vectorizable)
+
 I1 = ir.IntType(1)
 I8 = ir.IntType(8)
 I64 = ir.IntType(64)
 
-from dynajit.backends.llvm import mathlib  # the polynomial math library (vectorizable)
 
 
 def _ty(dtype: np.dtype) -> ir.Type:
