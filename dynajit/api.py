@@ -119,7 +119,7 @@ class _Callback:
         return entry.entry
 
 
-def compile(fn: Callable | None = None, *, backend: str | Callable = "eager",
+def compile(fn: Callable | None = None, *, backend: str | Callable | None = None,
             fullgraph: bool = False, dynamic: bool | None = None,
             options: dict | None = None) -> Any:
     """Compile a NumPy function: its frames are traced into guarded graphs run by
@@ -130,7 +130,8 @@ def compile(fn: Callable | None = None, *, backend: str | Callable = "eager",
     ...     return 0.5 * x * (1.0 + np.tanh(0.79788456 * (x + 0.044715 * x**3)))
 
     ``fullgraph=True`` raises ``dynajit.Unsupported`` (with the user's file:line) instead of
-    falling back. ``backend`` is a registered name or a callable
+    falling back. ``backend`` is a registered name (default ``config.default_backend``,
+    "llvm": fused native kernels; "eager" runs each op with NumPy) or a callable
     ``backend(graph_module, example_inputs) -> callable``.
     """
     if fn is None:
@@ -144,6 +145,10 @@ def compile(fn: Callable | None = None, *, backend: str | Callable = "eager",
     if options:
         raise ValueError(f"dynajit.compile: no backend options are supported yet, got "
                          f"{sorted(options)}")
+    if backend is None:
+        from dynajit.config import config
+
+        backend = config.default_backend
     lookup_backend(backend)  # an unknown name fails here, not at the first call
     if isinstance(fn, types.MethodType):
         return types.MethodType(compile(fn.__func__, backend=backend, fullgraph=fullgraph),

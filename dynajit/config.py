@@ -13,7 +13,7 @@ from collections.abc import Iterator
 @dataclasses.dataclass
 class Config:
     # Name of the backend ``compile`` uses when none is given.
-    default_backend: str = "eager"
+    default_backend: str = "llvm"
     # Register generated GraphModule source with linecache (tracebacks show it).
     register_source: bool = True
     # Compiled entries kept per code object; past it the code runs eagerly (logged).

@@ -33,11 +33,20 @@ def test_backend_by_registered_name():
     assert backend.frame_count == 1 and backend.op_counts == [3]
 
 
-def test_default_backend_is_eager():
+def test_default_backend_is_llvm_from_config_read_at_use():
+    seen = []
+    dynajit.register_backend("capture_tests_recorder",
+                             lambda gm, ex: seen.append(gm) or gm.forward)
     compiled = dynajit.compile(affine)
     x, w = np.ones((2, 3)), np.arange(6.0).reshape(3, 2)
     assert_same(compiled(x, w, 0.5, scale=3.0), affine(x, w, 0.5, scale=3.0))
     assert len(cache_of(affine).entries) == 1
+    assert dynajit.config.default_backend == "llvm"
+    dynajit.reset()
+    with dynajit.config.patch(default_backend="capture_tests_recorder"):
+        compiled = dynajit.compile(affine)
+    compiled(x, w)
+    assert len(seen) == 1
 
 
 def test_example_inputs_are_the_call_arrays():

@@ -13,8 +13,11 @@ from dynajit.config import config
 
 @pytest.fixture(autouse=True)
 def fresh_dynajit():
+    """A fresh dynajit whose default backend is eager: these tests pin the capture layer's
+    exact record sequences (the llvm backend adds its own records, tested with it)."""
     dynajit.reset()
-    yield
+    with config.patch(default_backend="eager"):
+        yield
     dynajit.reset()
 
 

@@ -34,5 +34,6 @@ def llvm_backend(graph_module: Any, example_inputs: list) -> Any:
     sched = schedule(graph_module.graph, example_inputs, LLVMTarget())
     structured.artifact("dynajit_schedule", lambda: describe(sched))
     structured.record("dynajit_schedule_decisions", payload=lambda: sched.decisions)
-    compiled = CompiledGraph(sched, getattr(graph_module, "filename", "graph"))
+    compiled = CompiledGraph(sched, getattr(graph_module, "filename", "graph"),
+                             fallback=graph_module.forward)
     return compiled.run

@@ -63,14 +63,38 @@ def cache_dir() -> str | None:
     return config.cache_dir or default_cache_dir()
 
 
-class CompiledGraph:
-    """The wrapper function for one schedule plus what it was made from."""
+def _errstate_probe() -> tuple[Any, Any]:
+    """A fast way to see whether NumPy's floating-point error handling is still the
+    process default: NumPy 2 keeps it in a context variable whose value is replaced by
+    ``np.errstate``/``np.seterr``. Falls back to comparing ``np.geterr()``."""
+    try:
+        from numpy._core import _ufunc_config
 
-    def __init__(self, sched: Schedule, name: str = "graph"):
+        var = _ufunc_config._extobj_contextvar
+        return var.get, var.get()
+    except (ImportError, AttributeError):  # pragma: no cover - other NumPy layouts
+        default = np.geterr()
+        return np.geterr, default
+
+
+_ERRSTATE, _DEFAULT_ERRSTATE = _errstate_probe()
+
+
+class CompiledGraph:
+    """The wrapper function for one schedule plus what it was made from. Kernels do not
+    raise NumPy's FloatingPointError or replay its RuntimeWarnings, so under a non-default
+    ``np.errstate``/``np.seterr`` the wrapper runs ``fallback`` (the eager graph) instead."""
+
+    def __init__(self, sched: Schedule, name: str = "graph", fallback: Any = None):
         jit = get_jit()
-        env: dict[str, Any] = {"_launch": _launch.launch, "_empty": np.empty}
+        env: dict[str, Any] = {"_launch": _launch.launch, "_empty": np.empty,
+                               "_errstate": _ERRSTATE, "_default": _DEFAULT_ERRSTATE,
+                               "_fallback": fallback}
         names: dict[int, str] = {}
         lines = [f"def run({', '.join(sched.inputs)}):"]
+        if fallback is not None:
+            lines.append("    if _errstate() is not _default and _errstate() != _default:")
+            lines.append(f"        return _fallback({', '.join(sched.inputs)})")
         self.kernels: list[tuple[str, Any]] = []
         directory = cache_dir()
         for step in sched.steps:
