@@ -1,0 +1,215 @@
+"""The llvm backend end to end: vector code in the optimized kernels, one compile per kernel
+structure, the on-disk cache (new processes, corrupt entries, concurrent writers), threads,
+unusual layouts, aliasing of returned views, and NumPy's error state."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import dynajit
+from dynajit.backends.llvm import LLVMTarget
+from dynajit.backends.llvm.codegen import build_kernel
+from dynajit.backends.llvm.jit import get_jit
+from dynajit.backends.loopir.scheduler import KernelStep, schedule
+from tests.ops.harness import assert_same
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def kernel_sources(fn, *args):
+    captured = []
+
+    def backend(gm, example_inputs):
+        sched = schedule(gm.graph, example_inputs, LLVMTarget())
+        jit = get_jit()
+        captured.extend(build_kernel(s.kernel, jit.triple, str(jit.target_machine.target_data))
+                        for s in sched.steps if isinstance(s, KernelStep))
+        return gm.forward
+
+    dynajit.reset()
+    dynajit.compile(fn, backend=backend)(*args)
+    return captured
+
+
+def vector_ops(ir_text: str) -> bool:
+    return any(f"<{w} x float>" in ir_text or f"<{w} x double>" in ir_text
+               for w in (4, 8, 16))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_main_kernels_are_vectorized(dtype):
+    def axpy_relu(a, x, y):
+        return np.maximum(a * x + y, 0)
+
+    def row_sum(x):
+        return x.sum(axis=-1)
+
+    jit = get_jit()
+    for fn, args in ((axpy_relu, (2.0, np.ones(64, dtype), np.ones(64, dtype))),
+                     (row_sum, (np.ones((8, 64), dtype),))):
+        for source in kernel_sources(fn, *args):
+            assert vector_ops(jit.optimized_ir(source.ir_text)), fn.__name__
+
+
+def test_one_compile_serves_every_shape_and_constant():
+    @dynajit.compile(backend="llvm")
+    def f(x, y):
+        return x * y + 1.5
+
+    jit = get_jit()
+    f(np.ones(3), np.ones(3))
+    before = jit.stats["compiled"] + jit.stats["disk_hits"]
+    for n in (5, 17, 1000):
+        out = f(np.arange(n, dtype=np.float64), np.full(n, 2.0))
+        assert_same(out, np.arange(n, dtype=np.float64) * 2.0 + 1.5)
+    assert jit.stats["compiled"] + jit.stats["disk_hits"] == before
+
+
+def _run(code: str, cache: Path) -> str:
+    env = {**os.environ, "DYNAJIT_CACHE_DIR": str(cache), "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env, cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+_PROGRAM = """
+    import numpy as np, dynajit
+    from dynajit.backends.llvm.jit import get_jit
+    @dynajit.compile(backend="llvm")
+    def f(x):
+        return np.sqrt(np.abs(x * 3.0 - 1.0)).sum(axis=0) + x.max()
+    x = np.linspace(-2, 2, 60).reshape(6, 10)
+    expected = np.sqrt(np.abs(x * 3.0 - 1.0)).sum(axis=0) + x.max()
+    assert np.allclose(f(x), expected)
+    s = get_jit().stats
+    print(s["compiled"], s["disk_hits"])
+"""
+
+
+def test_a_new_process_loads_kernels_from_the_disk_cache(tmp_path):
+    compiled, hits = map(int, _run(_PROGRAM, tmp_path).split())
+    assert compiled > 0 and hits == 0
+    compiled, hits = map(int, _run(_PROGRAM, tmp_path).split())
+    assert compiled == 0 and hits > 0
+
+
+def test_a_corrupt_cache_entry_is_rebuilt(tmp_path):
+    _run(_PROGRAM, tmp_path)
+    entries = list(tmp_path.rglob("*.o"))
+    assert entries
+    for path in entries:
+        data = bytearray(path.read_bytes())
+        data[-10] ^= 0xFF
+        path.write_bytes(bytes(data))
+    compiled, hits = map(int, _run(_PROGRAM, tmp_path).split())
+    assert compiled == len(entries) and hits == 0
+    compiled, hits = map(int, _run(_PROGRAM, tmp_path).split())
+    assert compiled == 0
+
+
+def test_concurrent_processes_share_one_cache(tmp_path):
+    env = {**os.environ, "DYNAJIT_CACHE_DIR": str(tmp_path), "PYTHONPATH": str(REPO)}
+    procs = [subprocess.Popen([sys.executable, "-c", textwrap.dedent(_PROGRAM)], env=env,
+                              cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for _ in range(3)]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err.decode()
+    assert not list(tmp_path.rglob(".tmp-*"))  # no half-written entry left behind
+    compiled, hits = map(int, _run(_PROGRAM, tmp_path).split())
+    assert compiled == 0
+
+
+def test_threads_split_large_kernels_with_equal_results():
+    x = np.random.default_rng(0).standard_normal((700, 300))
+
+    def f(x):
+        return np.tanh(x) * 2 + x.T.T, (x * x).sum(axis=1)
+
+    with dynajit.config.patch(threads=2):
+        dynajit.reset()
+        got = dynajit.compile(f, backend="llvm")(x)
+    with dynajit.config.patch(threads=1):
+        dynajit.reset()
+        one = dynajit.compile(f, backend="llvm")(x)
+    expected = f(x)
+    np.testing.assert_allclose(got[0], expected[0], rtol=1e-15, atol=1e-15)
+    np.testing.assert_allclose(got[1], expected[1], rtol=1e-12)
+    np.testing.assert_array_equal(got[0], one[0])
+
+
+def test_unaligned_and_scalar_inputs():
+    raw = np.zeros(8 * 5 + 1, np.uint8)
+    x = raw[1:].view(np.float64)  # unaligned
+    x[:] = np.arange(5.0)
+    s = np.float32(2.5)
+
+    @dynajit.compile(backend="llvm")
+    def f(x, s):
+        return x * s + 1
+
+    assert not x.flags.aligned
+    assert_same(f(x, s), x * s + 1)
+
+
+def test_returned_views_alias_their_input_as_in_numpy():
+    @dynajit.compile(backend="llvm")
+    def f(x):
+        return x.T, x[1:, ::2], x + 1
+
+    x = np.ones((3, 4))
+    t, s, y = f(x)
+    assert np.shares_memory(t, x) and np.shares_memory(s, x) and not np.shares_memory(y, x)
+    assert t.strides == x.T.strides
+
+
+def test_errstate_raise_gives_numpys_floating_point_error():
+    @dynajit.compile(backend="llvm")
+    def f(x):
+        return np.log(x)
+
+    x = np.array([0.0, 1.0])
+    assert_same(f(x), np.log(x))
+    with np.errstate(divide="raise"), pytest.raises(FloatingPointError):
+        f(x)
+    assert_same(f(x), np.log(x))
+
+
+_UNARY = ["negative", "absolute", "exp", "tanh", "sqrt_abs", "square", "sin"]
+
+
+@settings(max_examples=25, deadline=None)
+@given(ops=st.lists(st.sampled_from(_UNARY), min_size=1, max_size=6),
+       rows=st.integers(1, 9), cols=st.integers(1, 40), axis=st.sampled_from([None, 0, 1]),
+       dtype=st.sampled_from([np.float32, np.float64]), transpose=st.booleans(),
+       seed=st.integers(0, 2**16))
+def test_random_fused_programs_equal_numpy(ops, rows, cols, axis, dtype, transpose, seed):
+    """Random pointwise chains over a (possibly transposed) input, followed by a reduction
+    that reads the chain: the fused kernels equal NumPy's op-by-op result."""
+    def program(x, y):
+        v = x.T if transpose else x
+        for name in ops:
+            v = np.sqrt(np.abs(v)) if name == "sqrt_abs" else getattr(np, name)(v)
+            v = v * 0.5 + y[: v.shape[-1]] if v.shape[-1] <= y.shape[0] else v
+        return v, v.sum(axis=axis), np.maximum(v, 0.25).max(axis=axis)
+
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-2, 2, (rows, cols)).astype(dtype)
+    y = rng.uniform(-1, 1, max(rows, cols)).astype(dtype)
+    dynajit.reset()
+    got = dynajit.compile(program, backend="llvm")(x, y)
+    expected = program(x, y)
+    rtol = 2e-5 if dtype == np.float32 else 1e-12
+    for g, e in zip(got, expected, strict=True):
+        assert type(g) is type(e) and g.dtype == e.dtype and np.shape(g) == np.shape(e)
+        np.testing.assert_allclose(g, e, rtol=rtol, atol=rtol * max(rows, cols))

@@ -1,0 +1,157 @@
+"""The loop IR and its scheduler: what gets fused, what is stored, what stays a view, what
+runs as an extern; the printed form; and every handler implementing what lowerings emit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import dynajit
+from dynajit.backends.llvm import LLVMTarget, scalar_ops
+from dynajit.backends.loopir import NumpyTarget
+from dynajit.backends.loopir.handlers import (
+    HANDLER_OPS,
+    LOOP_UFUNCS,
+    NumpyHandler,
+    PrintHandler,
+    kernel_text,
+)
+from dynajit.backends.loopir.scheduler import CallStep, KernelStep, describe, schedule
+
+# ufuncs the CPU code generator leaves to NumPy, each with the reason.
+LLVM_EXTERN_UFUNCS = {
+    "spacing": "bit-level float neighbours: rare, NumPy's loop is exact",
+    "nextafter": "bit-level float neighbours: rare, NumPy's loop is exact",
+    "ldexp": "mixed (float, int) loop",
+    "gcd": "integer loops with data-dependent trip counts",
+    "lcm": "integer loops with data-dependent trip counts",
+    "bitwise_count": "popcount of every integer width: rare",
+}
+
+
+def schedule_of(fn, *args, target=None):
+    captured = []
+
+    def backend(gm, example_inputs):
+        captured.append(schedule(gm.graph, example_inputs, target or LLVMTarget()))
+        return gm.forward
+
+    dynajit.reset()  # entries are cached per code object, whichever backend made them
+    dynajit.compile(fn, backend=backend)(*args)
+    (sched,) = captured
+    return sched
+
+
+def kernels(sched):
+    return [s.kernel for s in sched.steps if isinstance(s, KernelStep)]
+
+
+def externs(sched):
+    return [s.label for s in sched.steps if isinstance(s, CallStep)]
+
+
+def test_every_handler_implements_every_op_lowerings_emit():
+    for name in HANDLER_OPS:
+        assert hasattr(PrintHandler(), name), name
+        assert name in ("load", "constant", "cast", "where") or hasattr(
+            NumpyHandler({}, {}), name), name
+    missing = [n for n in LOOP_UFUNCS
+               if n not in scalar_ops.UFUNCS and n not in LLVM_EXTERN_UFUNCS]
+    assert not missing, f"ufuncs neither compiled nor listed as extern: {missing}"
+
+
+def test_softmax_is_one_kernel_with_three_stages_per_row():
+    def softmax(x):
+        m = x.max(axis=-1, keepdims=True)
+        e = np.exp(x - m)
+        return e / e.sum(axis=-1, keepdims=True)
+
+    sched = schedule_of(softmax, np.ones((8, 32), np.float32))
+    (kernel,) = kernels(sched)
+    assert kernel.outer == (8,)
+    kinds = [getattr(st.value, "kind", "pointwise") for st in kernel.stages]
+    assert kinds == ["max", "sum", "pointwise"]
+    assert any(d.get("fuse") for d in sched.decisions)
+    assert externs(sched) == []
+
+
+def test_layernorm_with_weight_and_bias_is_one_kernel():
+    def layernorm(x, w, b):
+        mu = x.mean(-1, keepdims=True)
+        var = ((x - mu) ** 2).mean(-1, keepdims=True)
+        return (x - mu) / np.sqrt(var + 1e-5) * w + b
+
+    sched = schedule_of(layernorm, np.ones((4, 64)), np.ones(64), np.zeros(64))
+    (kernel,) = kernels(sched)
+    assert [getattr(st.value, "kind", "pw") for st in kernel.stages] == ["sum", "sum", "pw"]
+
+
+def test_pointwise_chain_is_one_kernel_and_contiguous_dims_collapse():
+    def gelu(x):
+        return 0.5 * x * (1 + np.tanh(0.7978845608 * (x + 0.044715 * x**3)))
+
+    sched = schedule_of(gelu, np.ones((16, 32), np.float32))
+    (kernel,) = kernels(sched)
+    from dynajit.backends.llvm.codegen import collapse
+
+    sizes, _ = collapse(kernel)
+    assert sizes == (512,)
+    assert "power" not in kernel_text(kernel)  # x**3 became multiplies
+
+
+def test_views_of_inputs_are_index_maps_without_copies():
+    def f(x):
+        return (x.T[::-1, 1:] * 2).sum(axis=0)
+
+    x = np.ones((6, 5))[:, ::2]
+    sched = schedule_of(f, x)
+    assert externs(sched) == []
+    text = kernel_text(kernels(sched)[0])
+    assert "load(L_x" in text and "-" in text  # a reversed, strided read of x itself
+
+
+def test_matmul_is_an_extern_step_and_its_epilogue_one_kernel():
+    def mlp(x, w, b):
+        return np.maximum(x @ w + b, 0.0)
+
+    sched = schedule_of(mlp, np.ones((4, 8)), np.ones((8, 3)), np.ones(3))
+    assert externs(sched) == ["matmul", "contiguous"]
+    assert len(kernels(sched)) == 1
+    assert any(d.get("extern") == "matmul" for d in sched.decisions)
+
+
+def test_expensive_value_read_twice_is_stored_once_cheap_one_is_recomputed():
+    def f(x):
+        e = np.exp(np.sin(np.tanh(np.exp(x)))) * np.exp(np.cos(x)) + np.tanh(np.exp(x))
+        return e + 1, e * 2
+
+    sched = schedule_of(f, np.ones(10))
+    assert any(d.get("reason", "").startswith("read by 2 ops") for d in sched.decisions)
+
+    def g(x):
+        y = x + 1
+        return y * 2, y * 3
+
+    assert not any("read by" in d.get("reason", "") for d in schedule_of(g, np.ones(10))
+                   .decisions)
+
+
+def test_printed_kernel_names_loads_stores_and_ops():
+    def f(x, y):
+        return x * y + 1
+
+    sched = schedule_of(f, np.ones(4, np.float32), np.ones(4, np.float32))
+    text = kernel_text(kernels(sched)[0])
+    assert text.splitlines()[0].endswith("for x in (4,):")
+    assert "multiply(" in text and "add(" in text and "constant(1.0, float32)" in text
+    assert "buf" in describe(sched)
+
+
+@pytest.mark.parametrize("target", [LLVMTarget(), NumpyTarget()], ids=["llvm", "numpy"])
+def test_float16_and_complex_run_as_externs(target):
+    def f(x):
+        return x + x
+
+    for dtype in (np.float16, np.complex64):
+        sched = schedule_of(f, np.ones(3, dtype), target=target)
+        assert externs(sched) == ["add"] and kernels(sched) == []
