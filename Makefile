@@ -7,7 +7,7 @@ PY311 := $(call find_py,3.11)
 PY312 := $(call find_py,3.12)
 PYTEST_ARGS ?= -n 2 -q
 
-.PHONY: demo test test311 test312 lint docs clean
+.PHONY: demo test test311 test312 lint docs bench clean
 
 demo: .venv311/.stamp
 	.venv311/bin/python examples/demo.py
@@ -39,6 +39,13 @@ docs: .venv311/.stamp
 	test -x .venv312/bin/python || $(PY312) -m venv .venv312
 	.venv312/bin/python -m pip install -q -e '.[test]'
 	touch $@
+
+# dynajit against NumPy and its peers (numba, numexpr, jax, torch.compile: the `bench` extra,
+# installed into .venv311 here). BENCH_ARGS=--quick for a short run.
+BENCH_ARGS ?=
+bench: .venv311/.stamp
+	.venv311/bin/python -m pip install -q -e '.[bench]'
+	.venv311/bin/python benchmarks/bench.py --json benchmarks/latest.json $(BENCH_ARGS)
 
 clean:
 	rm -rf .venv311 .venv312 .pytest_cache .hypothesis *.egg-info

@@ -48,3 +48,4 @@ def list_backends() -> list[str]:
 from dynajit.backends import eager as _eager  # noqa: E402,F401  (registers "eager")
 from dynajit.backends import llvm as _llvm  # noqa: E402,F401  (registers "llvm")
 from dynajit.backends import loopir as _loopir  # noqa: E402,F401  (registers "loopir")
+from dynajit.backends import ptx as _ptx  # noqa: E402,F401  (registers "ptx")

@@ -1,0 +1,179 @@
+"""GPU benchmark for ``backend="ptx"`` in one go (needs an NVIDIA GPU; written without one
+and not yet run: see docs/gpu.md). It
+
+1. runs the GPU tests (``pytest -m gpu tests/backends/ptx tests/cuda``, the op property
+   suite on ``backend="ptx"`` among them) unless ``--no-tests``;
+2. measures device-to-device copy bandwidth (``cuMemcpy`` of 1 GiB through CuPy when
+   installed, else a dynajit identity kernel);
+3. times each benchmark workload at 1e7 and 1e8 elements on dynajit (device inputs, so no
+   host copies are timed), CuPy eager and PyTorch eager (when installed), checks results
+   against the NumPy reference (at 1e7), and reports achieved bandwidth (the workload's
+   minimum bytes over the median time) as a fraction of the copy bandwidth.
+
+Prints a table and writes JSON (``--json``, default ``gpu-results.json``). Every peer and
+step that fails is recorded with its error instead of stopping the run.
+
+    python benchmarks/gpu.py --sizes 1e7 1e8 --dtype float32
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from benchmarks.workloads import WORKLOADS, bytes_floor, check  # noqa: E402
+
+
+def _time(fn: Any, sync: Any, repeat: int) -> float:
+    """Median seconds of ``fn()`` with the device synchronized around each call."""
+    fn()
+    sync()
+    times = []
+    for _ in range(repeat):
+        sync()
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def copy_bandwidth(cuda: Any, nbytes: int = 1 << 30) -> float:
+    """Device-to-device copy bandwidth in bytes/s (read + write counted)."""
+    try:
+        import cupy
+
+        a = cupy.empty(nbytes // 4, cupy.float32)
+        b = cupy.empty_like(a)
+        t = _time(lambda: b.__setitem__(Ellipsis, a), cupy.cuda.runtime.deviceSynchronize, 10)
+        return 2 * nbytes / t
+    except ImportError:
+        src = cuda.empty((nbytes // 4,), np.float32)
+        t = _time(lambda: src.copy(), cuda.synchronize, 10)
+        return 2 * nbytes / t
+
+
+def _peers() -> dict[str, Any]:
+    peers = {}
+    try:
+        import cupy
+
+        peers["cupy"] = (cupy, cupy.asarray, cupy.cuda.runtime.deviceSynchronize)
+    except ImportError:
+        pass
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            peers["torch"] = (torch, lambda a: torch.from_numpy(a).cuda(), torch.cuda.synchronize)
+    except ImportError:
+        pass
+    return peers
+
+
+def _torch_fn(name: str) -> Any:
+    import torch
+
+    fns = {
+        "gelu": lambda x: 0.5 * x * (1 + torch.tanh(0.7978845608028654 * (x + 0.044715 * x**3))),
+        "softmax": lambda x: torch.softmax(x, dim=-1),
+        "layernorm": lambda x, w, b: torch.nn.functional.layer_norm(x, x.shape[-1:], w, b,
+                                                                    1e-5),
+        "elementwise": None,
+    }
+    return fns.get(name)
+
+
+def bench_workload(name: str, size: int, dtype: str, cuda: Any, peers: dict,
+                   repeat: int, verify: bool) -> dict:
+    import dynajit
+    import dynajit.backends.ptx  # noqa: F401  (registers "ptx")
+
+    w = WORKLOADS[name]
+    host = w.inputs(size, dtype)
+    row: dict[str, Any] = {"workload": name, "size": size, "dtype": dtype}
+    reference = w.fn(*host) if verify else None
+    nbytes = bytes_floor(host, np.asarray(reference if reference is not None
+                                          else w.fn(*[a[:2] for a in host])))
+    row["bytes"] = nbytes
+    try:
+        dev = [cuda.from_host(a) if isinstance(a, np.ndarray) else a for a in host]
+        dynajit.reset()
+        compiled = dynajit.compile(w.fn, backend="ptx")
+        out = compiled(*host)  # compile (NumPy inputs: copied in and out)
+        if verify:
+            row["dynajit_ok"], row["dynajit_check"] = check(out, reference)
+        t = _time(lambda: compiled(*dev), cuda.synchronize, repeat)
+        row["dynajit_s"] = t
+    except Exception as exc:  # noqa: BLE001 - recorded, the run goes on
+        row["dynajit_error"] = f"{type(exc).__name__}: {exc}"
+        row["dynajit_trace"] = traceback.format_exc(limit=5)
+    for peer, (_mod, to_dev, sync) in peers.items():
+        try:
+            args = [to_dev(a) if isinstance(a, np.ndarray) else a for a in host]
+            fn = w.fn if peer == "cupy" else _torch_fn(name)
+            if fn is None:
+                fn = w.fn  # torch tensors run the NumPy-style code where operators suffice
+            row[f"{peer}_s"] = _time(lambda fn=fn, args=args: fn(*args), sync, repeat)
+        except Exception as exc:  # noqa: BLE001
+            row[f"{peer}_error"] = f"{type(exc).__name__}: {exc}"
+    return row
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", nargs="+", type=float, default=[1e7, 1e8])
+    parser.add_argument("--dtype", default="float32")
+    parser.add_argument("--workloads", nargs="+", default=[n for n in WORKLOADS if n != "mlp"])
+    parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--no-tests", action="store_true")
+    parser.add_argument("--json", default="gpu-results.json")
+    args = parser.parse_args()
+
+    from dynajit import cuda
+
+    info = cuda.device_info()
+    results: dict[str, Any] = {"device": info.name, "arch": info.arch, "rows": []}
+    if not args.no_tests:
+        done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-m", "gpu", "-p",
+                               "no:cacheprovider", "tests/backends/ptx", "tests/cuda"],
+                              cwd=REPO, capture_output=True, text=True)
+        results["tests"] = {"rc": done.returncode, "tail": done.stdout[-3000:]}
+        print(done.stdout[-1500:])
+    bw = copy_bandwidth(cuda)
+    results["copy_bandwidth"] = bw
+    print(f"{info.name} ({info.arch}): device copy {bw / 1e9:.0f} GB/s")
+    peers = _peers()
+    header = f"{'workload':<12}{'size':>8}  {'dynajit':>10}{'%copy':>7}" + "".join(
+        f"{p:>10}" for p in peers) + "  check"
+    print(header)
+    for size in args.sizes:
+        for name in args.workloads:
+            row = bench_workload(name, int(size), args.dtype, cuda, peers, args.repeat,
+                                 verify=size <= 1e7)
+            results["rows"].append(row)
+            t = row.get("dynajit_s")
+            frac = row["bytes"] / t / bw if t else float("nan")
+            row["fraction_of_copy"] = frac
+            cells = "".join(f"{row[p + '_s'] * 1e3:>8.3f}ms" if p + "_s" in row else
+                            f"{'error':>10}" for p in peers)
+            shown = f"{t * 1e3:>8.3f}ms" if t else f"{'error':>10}"
+            print(f"{name:<12}{size:>8.0e}  {shown}{frac:>7.0%}{cells}  "
+                  f"{row.get('dynajit_check', row.get('dynajit_error', ''))}")
+            Path(args.json).write_text(json.dumps(results, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
