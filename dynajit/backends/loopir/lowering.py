@@ -221,6 +221,10 @@ def lower_copy_into(node: Any, args: tuple, kwargs: dict, ctx: Any) -> LoopValue
         return None
     if not isinstance(src, LoopValue) and not isinstance(src, (bool, int, float, np.generic)):
         return None
+    src_node = node.args[1]
+    if (isinstance(src, LoopValue) and src.dtype == dtype
+            and tuple(src.shape) == tuple(node.meta.shape) and len(src_node.users) == 1):
+        return src  # the written value is the source itself: no copy (it has no other reader)
     return Pointwise(tuple(node.meta.shape), dtype,
                      broadcast_loader(src, tuple(node.meta.shape), dtype))
 
@@ -454,16 +458,97 @@ def _buffer_reshape(buf: LoopValue, shape: tuple) -> LoopValue | None:
     """Reshape of memory: NumPy's own no-copy rule on the buffer's layout."""
     if not isinstance(buf, Buffer):
         return None
+    return buffer_view(buf, _no_copy_reshape(shape))
+
+
+def buffer_view(buf: Buffer, view_fn: Callable[[np.ndarray], Any]) -> Buffer | None:
+    """The layout of ``view_fn`` applied to ``buf``'s memory, read off NumPy on a stand-in
+    array with the buffer's strides (8-byte items; nothing is read or written)."""
     item = 8
-    storage = np.empty(1, np.uint64)
-    fake = np.lib.stride_tricks.as_strided(storage, buf.shape,
+    lo = sum((n - 1) * s for n, s in zip(buf.shape, buf.strides) if s < 0 and n > 0)
+    hi = sum((n - 1) * s for n, s in zip(buf.shape, buf.strides) if s > 0 and n > 0)
+    storage = np.empty(hi - lo + 1, np.uint64)
+    start = storage[-lo:] if lo else storage
+    fake = np.lib.stride_tricks.as_strided(start, buf.shape,
                                            tuple(s * item for s in buf.strides), writeable=False)
-    try:
-        out = np.reshape(fake, shape, copy=False)
-    except ValueError:
+    out = view_fn(fake)
+    if not isinstance(out, np.ndarray) or out.flags.owndata:
         return None
-    return Buffer(buf.name, tuple(shape), buf.dtype, buf.offset,
+    moved = out.__array_interface__["data"][0] - start.__array_interface__["data"][0]
+    return Buffer(buf.name, tuple(out.shape), buf.dtype, buf.offset + moved // item,
                   tuple(s // item for s in out.strides))
+
+
+# ------------------------------------------------------------------------------ writes
+def _basic_index(index: Any) -> bool:
+    return isinstance(index, tuple) and all(
+        e is None or e is Ellipsis or type(e) is int or isinstance(e, slice) for e in index)
+
+
+def lower_setitem(node: Any, args: tuple, kwargs: dict, ctx: Any) -> LoopValue | None:
+    """``x`` with ``x[index] = value`` for a basic index: a copy of ``x``, then a kernel that
+    stores ``value`` into the indexed view of the copy."""
+    x, index, value = args
+    dtype = np.dtype(node.meta.dtype)
+    if (not isinstance(x, LoopValue) or not loop_dtype(dtype) or not _basic_index(index)
+            or not _storable(value, dtype)):
+        return None
+    buf = ctx.fresh_buffer(x, "setitem writes into a copy")
+    view = buffer_view(buf, lambda a: a[index])
+    if view is None:
+        return None
+    ctx.store_into(_broadcast_value(value, view.shape, dtype), view, "setitem")
+    return buf
+
+
+def lower_concatenate(node: Any, args: tuple, kwargs: dict, ctx: Any) -> LoopValue | None:
+    arrays, axis = args[0], args[1]
+    dtype = np.dtype(node.meta.dtype)
+    if (axis is None or not loop_dtype(dtype) or kwargs.get("dtype") is not None
+            or not all(_storable(a, dtype) and isinstance(a, LoopValue) for a in arrays)):
+        return None
+    buf = ctx.new_buffer(tuple(node.meta.shape), dtype)
+    start = 0
+    for a in arrays:
+        stop = start + a.shape[axis]
+        part = buffer_view(buf, lambda b, s=start, e=stop: b[(slice(None),) * axis
+                                                            + (slice(s, e),)])
+        ctx.store_into(_broadcast_value(a, part.shape, dtype), part, "concatenate")
+        start = stop
+    return buf
+
+
+def lower_pad(node: Any, args: tuple, kwargs: dict, ctx: Any) -> LoopValue | None:
+    """Constant padding with one scalar fill: a fill kernel, then the array stored into the
+    interior view."""
+    array, widths = args
+    fill = kwargs.get("constant_values", 0)
+    dtype = np.dtype(node.meta.dtype)
+    if (not isinstance(array, LoopValue) or not loop_dtype(dtype) or not widths
+            or not _storable(array, dtype) or not isinstance(fill, (bool, int, float))
+            or (dtype.kind in "iub" and not float(fill).is_integer())):
+        return None
+    with np.errstate(all="ignore"):
+        value = np.asarray(fill).astype(dtype).item()
+    shape = tuple(node.meta.shape)
+    filled = ctx.realize(Pointwise(shape, dtype, lambda idx: ops().constant(value, dtype)),
+                         "pad fill")
+    buf = filled.realized
+    interior = buffer_view(buf, lambda b: b[tuple(slice(lo, lo + n) for (lo, _), n
+                                                 in zip(widths, array.shape))])
+    ctx.store_into(_broadcast_value(array, interior.shape, dtype), interior, "pad interior")
+    return buf
+
+
+def _storable(value: Any, dtype: np.dtype) -> bool:
+    if isinstance(value, LoopValue):
+        return loop_dtype(value.dtype) and defined_cast(value.dtype, dtype)
+    return isinstance(value, (bool, int, float, np.generic)) and not isinstance(
+        value, (complex, np.complexfloating))
+
+
+def _broadcast_value(value: Any, shape: tuple, dtype: np.dtype) -> Pointwise:
+    return Pointwise(tuple(shape), dtype, broadcast_loader(value, tuple(shape), dtype))
 
 
 # ------------------------------------------------------------------------------ registration
@@ -475,6 +560,9 @@ def _register() -> None:
     OPS["astype"].lowering = lower_cast
     OPS["array"].lowering = lower_cast
     OPS["copy_into"].lowering = lower_copy_into
+    OPS["setitem"].lowering = lower_setitem
+    OPS["concatenate"].lowering = lower_concatenate
+    OPS["pad"].lowering = lower_pad
     for name in ("zeros", "ones", "full", "zeros_like", "ones_like", "full_like"):
         OPS[name].lowering = lower_fill
     for name in _REDUCE_KIND:

@@ -170,6 +170,30 @@ class Scheduler:
                                "reason": reason})
         return value
 
+    def new_buffer(self, shape: tuple[int, ...], dtype: np.dtype) -> Buffer:
+        """An uninitialized buffer that ``store_into`` kernels fill (concatenate)."""
+        var = self.fresh("buf")
+        self.steps.append(AllocStep(var, tuple(shape), np.dtype(dtype)))
+        return Buffer(var, tuple(shape), np.dtype(dtype))
+
+    def fresh_buffer(self, value: LoopValue, reason: str) -> Buffer:
+        """A new buffer holding a copy of ``value`` that later stores may overwrite (never
+        the value's own buffer, which other readers still read)."""
+        copy = Pointwise(tuple(value.shape), value.dtype, value.loader())
+        self.realize(copy, reason)
+        return copy.realized
+
+    def store_into(self, value: LoopValue, target: Buffer, reason: str) -> None:
+        """A kernel storing ``value`` (shape of ``target``) through ``target``'s layout, e.g.
+        a slice of a buffer: setitem, concatenate and pad write their parts this way."""
+        self._kernels += 1
+        body = Pointwise(tuple(target.shape), target.dtype, value.loader())
+        kernel = Kernel(f"kernel{self._kernels}", tuple(target.shape),
+                        [Stage(body, target, ())])
+        self.steps.append(KernelStep(kernel))
+        self.decisions.append({"store_into": target.name, "shape": list(target.shape),
+                               "reason": reason})
+
     # ---------------------------------------------------------------------------- values
     def value_of(self, node: Node) -> LoopValue:
         """The node's LoopValue for kernels to read (extern results become buffers)."""

@@ -30,7 +30,7 @@ needs_ptxas = pytest.mark.skipif(not HAVE_PTXAS, reason="ptxas not found: pip in
 # The launch shape each program's kernels must get (one entry per kernel, in order).
 SHAPES = {
     "bench:gelu": ["flat"], "bench:softmax": ["rows"], "bench:layernorm": ["rows"],
-    "bench:elementwise": ["flat"], "bench:diffusion": ["flat", "flat", "flat"],
+    "bench:elementwise": ["flat"], "bench:diffusion": ["flat", "flat"],
     "sum_rows": ["rows"], "mean_cols": ["rows", "flat"], "full_sum": ["full"],
     "full_max_i32": ["full"], "argmax_rows": ["rows"], "argmin_full": ["full"],
     "any_all": ["rows", "full"], "prod_f64": ["rows"], "transpose_add": ["flat"],
