@@ -155,3 +155,30 @@ def test_float16_and_complex_run_as_externs(target):
     for dtype in (np.float16, np.complex64):
         sched = schedule_of(f, np.ones(3, dtype), target=target)
         assert externs(sched) == ["add"] and kernels(sched) == []
+
+
+def test_stencil_setitem_is_a_copy_and_one_store_into_the_interior_view():
+    def diffusion(u):
+        out = u.copy()
+        out[1:-1, 1:-1] = u[1:-1, 1:-1] + 0.1 * (
+            u[:-2, 1:-1] + u[2:, 1:-1] + u[1:-1, :-2] + u[1:-1, 2:] - 4 * u[1:-1, 1:-1])
+        return out
+
+    sched = schedule_of(diffusion, np.ones((10, 8)))
+    copy, store = kernels(sched)
+    assert copy.outer == (10, 8) and store.outer == (8, 6)
+    assert store.stages[0].out.name == copy.stages[0].out.name
+    assert store.stages[0].out.offset == 9 and store.stages[0].out.strides == (8, 1)
+    assert externs(sched) == []
+
+
+def test_concatenate_and_pad_store_their_parts_into_one_buffer():
+    def f(a, b):
+        return np.concatenate([a, b], axis=1), np.pad(a, ((1, 1), (2, 0)))
+
+    sched = schedule_of(f, np.ones((3, 4)), np.ones((3, 2)))
+    outs = [k.stages[0].out for k in kernels(sched)]
+    assert [o.shape for o in outs] == [(3, 4), (3, 2), (5, 6), (3, 4)]
+    assert outs[0].name == outs[1].name and outs[1].offset == 4
+    assert outs[2].name == outs[3].name and outs[3].offset == 8
+    assert externs(sched) == []
