@@ -21,8 +21,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import bench  # noqa: E402
 import workloads  # noqa: E402
 
-# The backend the runner defaults to once it exists; until then the eager one.
-BACKEND = "llvm" if "llvm" in dynajit.list_backends() else "eager"
+# The backend the runner defaults to.
+BACKEND = "llvm"
 
 
 @pytest.fixture(scope="module")
