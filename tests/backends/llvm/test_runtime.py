@@ -131,7 +131,7 @@ def test_concurrent_processes_share_one_cache(tmp_path):
 
 
 def test_threads_split_large_kernels_with_equal_results():
-    x = np.random.default_rng(0).standard_normal((700, 300))
+    x = np.random.default_rng(0).standard_normal((1100, 1000))  # above PARALLEL_WORK
 
     def f(x):
         return np.tanh(x) * 2 + x.T.T, (x * x).sum(axis=1)
