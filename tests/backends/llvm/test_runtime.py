@@ -213,3 +213,21 @@ def test_random_fused_programs_equal_numpy(ops, rows, cols, axis, dtype, transpo
     for g, e in zip(got, expected, strict=True):
         assert type(g) is type(e) and g.dtype == e.dtype and np.shape(g) == np.shape(e)
         np.testing.assert_allclose(g, e, rtol=rtol, atol=rtol * max(rows, cols))
+
+
+def test_schedule_kernels_and_wrapper_are_trace_records(tmp_path):
+    from tests.trace.tracelog import read_trace
+
+    def softmax(x):
+        e = np.exp(x - x.max(axis=-1, keepdims=True))
+        return e / e.sum(axis=-1, keepdims=True)
+
+    dynajit.reset()
+    with dynajit.config.patch(trace_dir=str(tmp_path), cache_dir=""):
+        dynajit.compile(softmax, backend="llvm")(np.ones((4, 8), np.float32))
+    entries = read_trace(tmp_path)
+    artifacts = {e.meta["name"]: e.payload for e in entries if e.kind == "artifact"}
+    assert "kernel1: loops (4,)" in artifacts["dynajit_schedule"]
+    assert "_launch(_kernel1" in artifacts["dynajit_output_code"]
+    decisions = [e for e in entries if e.kind == "dynajit_schedule_decisions"]
+    assert decisions and '"fuse"' in decisions[0].payload
