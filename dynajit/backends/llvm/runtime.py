@@ -100,7 +100,9 @@ class CompiledGraph:
         self.kernels: list[tuple[str, Any]] = []
         directory = cache_dir()
         for step in sched.steps:
-            if isinstance(step, AllocStep):
+            if isinstance(step, AllocStep) and step.reuse:
+                lines.append(f"    {step.var} = {step.reuse}  # a dead buffer, reused")
+            elif isinstance(step, AllocStep):
                 dt = _literal(np.dtype(step.dtype), names, env)
                 lines.append(f"    {step.var} = _empty({step.shape!r}, {dt})")
             elif isinstance(step, CallStep):

@@ -48,7 +48,7 @@ def run_schedule(sched: Schedule, inputs: tuple, run_kernel: Any = run_kernel_nu
     env: dict[str, Any] = dict(zip(sched.inputs, inputs, strict=True))
     for step in sched.steps:
         if isinstance(step, AllocStep):
-            env[step.var] = np.empty(step.shape, step.dtype)
+            env[step.var] = env[step.reuse] if step.reuse else np.empty(step.shape, step.dtype)
         elif isinstance(step, CallStep):
             env[step.var] = step.fn(*resolve(step.args, env), **resolve(step.kwargs, env))
         else:

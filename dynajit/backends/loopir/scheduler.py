@@ -71,9 +71,13 @@ class KernelStep:
 
 @dataclasses.dataclass(eq=False)
 class AllocStep:
+    """``var = empty(shape, dtype)``, or ``var = reuse`` when a dead buffer of the same shape
+    and dtype can hold it."""
+
     var: str
     shape: tuple[int, ...]
     dtype: np.dtype
+    reuse: str | None = None
 
 
 @dataclasses.dataclass(eq=False)
@@ -241,6 +245,7 @@ class Scheduler:
         scalars = {self.runtime_var(n) for n in (self._output_nodes())
                    if getattr(n.meta, "scalar", False)}
         self.steps = fuse_rows(self.steps, self.decisions)
+        reuse_dead_buffers(self.steps, _var_names(outputs), self.decisions)
         return Schedule(inputs, self.steps, outputs, scalars, self.decisions)
 
     def _output_nodes(self) -> list[Node]:
@@ -456,6 +461,55 @@ def _move_alloc_before(out: list[Any], kernel_step: KernelStep, var: str,
             return
 
 
+# ------------------------------------------------------------------------------ buffer reuse
+def _var_names(value: Any) -> set[str]:
+    if isinstance(value, Var):
+        return {value.name}
+    if isinstance(value, (tuple, list)):
+        return set().union(*(_var_names(v) for v in value)) if value else set()
+    if isinstance(value, dict):
+        return _var_names(tuple(value.values()))
+    return set()
+
+
+def _kernel_buffers(kernel: Kernel) -> set[str]:
+    names = {st.out.name for st in kernel.stages}
+    for st in kernel.stages:
+        names.update(name for name, _ in stage_loads(st, kernel.outer))
+    return names
+
+
+def reuse_dead_buffers(steps: list[Any], outputs: set[str], decisions: list[dict]) -> None:
+    """Let a new intermediate buffer take over a dead one of the same shape and dtype (no
+    allocation, no fresh pages). Buffers that escape (outputs, extern arguments, NumPy views)
+    are never reused nor reusing; a buffer is dead after the last kernel that touches it."""
+    pinned = set(outputs)
+    first: dict[str, int] = {}
+    last: dict[str, int] = {}
+    for i, step in enumerate(steps):
+        if isinstance(step, CallStep):
+            pinned |= _var_names(step.args) | _var_names(step.kwargs)
+        elif isinstance(step, KernelStep):
+            for name in _kernel_buffers(step.kernel):
+                first.setdefault(name, i)
+                last[name] = i
+    free: list[AllocStep] = []
+    allocs = [s for s in steps if isinstance(s, AllocStep)]
+    for alloc in sorted(allocs, key=lambda a: first.get(a.var, -1)):
+        if alloc.var in pinned or alloc.var not in first:
+            continue
+        start = first[alloc.var]
+        for donor in free:
+            if (donor.shape == alloc.shape and donor.dtype == alloc.dtype
+                    and last[donor.var] < start):
+                alloc.reuse = donor.reuse or donor.var
+                free.remove(donor)
+                last[donor.var] = max(last[donor.var], last[alloc.var])
+                decisions.append({"reuse": alloc.var, "of": alloc.reuse})
+                break
+        free.append(alloc)
+
+
 def schedule(graph: Graph, example_inputs: list, target: Target) -> Schedule:
     return Scheduler(graph, example_inputs, target).run()
 
@@ -464,7 +518,9 @@ def describe(schedule_: Schedule) -> str:
     """The schedule as text: kernels with their stages, externs and views."""
     lines = [f"inputs: {', '.join(schedule_.inputs)}"]
     for step in schedule_.steps:
-        if isinstance(step, AllocStep):
+        if isinstance(step, AllocStep) and step.reuse:
+            lines.append(f"{step.var} = {step.reuse}  # reused: dead, same shape and dtype")
+        elif isinstance(step, AllocStep):
             lines.append(f"{step.var} = empty({step.shape}, {step.dtype.name})")
         elif isinstance(step, CallStep):
             args = ", ".join(a.name if isinstance(a, Var) else repr(a) for a in step.args)

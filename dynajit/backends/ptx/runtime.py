@@ -152,7 +152,8 @@ class PTXGraph:
             on_device = on_device or dev
         for k, step in enumerate(self.sched.steps):
             if isinstance(step, AllocStep):
-                env[step.var] = cuda.empty(step.shape, step.dtype)
+                env[step.var] = env[step.reuse] if step.reuse else cuda.empty(step.shape,
+                                                                               step.dtype)
             elif isinstance(step, KernelStep):
                 launch = self.launches[k]
                 launch([self._device(b, env) for b in launch.buffers])

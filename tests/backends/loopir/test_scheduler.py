@@ -182,3 +182,23 @@ def test_concatenate_and_pad_store_their_parts_into_one_buffer():
     assert outs[0].name == outs[1].name and outs[1].offset == 4
     assert outs[2].name == outs[3].name and outs[3].offset == 8
     assert externs(sched) == []
+
+
+def _heavy(v):
+    return np.exp(np.sin(np.tanh(np.exp(v)))) * np.exp(np.cos(v)) + np.tanh(np.exp(v))
+
+
+def test_a_dead_intermediate_buffer_is_reused_by_a_later_one():
+    def f(x):
+        a = _heavy(x)  # read twice and costly: stored
+        s = a.sum(axis=0) + a.max(axis=0)
+        b = _heavy(x + s)  # stored too, after a's last reader
+        return b.sum(axis=0) + b.min(axis=0)
+
+    x = np.random.default_rng(0).standard_normal((5, 7))
+    sched = schedule_of(f, x)
+    reused = [d for d in sched.decisions if "reuse" in d]
+    assert reused and "reused" in describe(sched)
+    for backend in ("llvm", "loopir"):
+        dynajit.reset()
+        np.testing.assert_allclose(dynajit.compile(f, backend=backend)(x), f(x), rtol=1e-12)
