@@ -28,8 +28,9 @@ exp        0.99     0.97     all; ln2 reduction, degree-6/12 polynomial, exponen
 log        0.82     0.78     all; fdlibm decomposition s = f/(2+f), subnormals prescaled
 log1p      0.81     0.79     all; log of u = 1 + x plus the rounding error of u, over u
 expm1      1.27     1.30     all; 2**k * expm1(r) + (2**k - 1) in one fma, r in double-float
-tanh       1.50     1.50     all; odd polynomial below 0.625, expm1(2x)/(expm1(2x) + 2) above
-sin, cos   0.50 d   0.78     |x| < 2**51 (4-part Cody-Waite with fma, r carried as hi + lo)
+tanh       1.31     1.30     all; odd polynomial below 0.625, 1 - 2/(e**(2|x|) + 1) above
+sin, cos   0.82     0.78     |x| < 2**51 (Cody-Waite with fma, r carried as hi + lo; float32:
+                             the reduction in double, polynomials in float32)
 erf        0.96     1.07     all; x + x P(x*x) below 1, 1 - e**(-x*x) G(x) above (G minimax)
 power      0.50 d   1.20     all (C99 special cases); exp(y log|x|), log in double-double
 exp2       0.00 d   0.83     all
@@ -90,8 +91,8 @@ FUNCTIONS: dict[str, tuple[int, Routine, Routine]] = {
     "log1p": (1, _explog.log1p, _explog.log1p),
     "expm1": (1, _explog.expm1, _explog.expm1),
     "tanh": (1, _explog.tanh, _explog.tanh),
-    "sin": (1, _trig.sin, _in_double(lambda m, x: _trig.sin(m, x, f32=True))),
-    "cos": (1, _trig.cos, _in_double(lambda m, x: _trig.cos(m, x, f32=True))),
+    "sin": (1, _trig.sin, _trig.sin),
+    "cos": (1, _trig.cos, _trig.cos),
     "erf": (1, _special.erf, _special.erf),
     "power": (2, _explog.power, _in_double(lambda m, x, y: _explog.power(m, x, y, False))),
     "exp2": (1, _explog.exp2, _in_double(_explog.exp2)),

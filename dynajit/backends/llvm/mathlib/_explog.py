@@ -239,17 +239,24 @@ def power(m: Emitter, x, y, precise: bool = True):
 
 
 def tanh(m: Emitter, x):
-    """|x| < 0.625: x + x**3 P(x*x). Above: e/(e+2) with e = expm1(2|x|), which has no
-    cancellation there; 1 past the point where tanh rounds to 1."""
+    """|x| < 0.625: x + x**3 P(x*x). Above: 1 - 2/(e + 1) with e = e**(2|x|) >= 3.49, so the
+    subtraction loses at most one bit and e's error is damped by 2e/(e+1)**2 <= 0.35; 2|x| is
+    clamped where tanh rounds to 1, which keeps e**(2|x|) a plain 2**k * p (no ldexp)."""
+    d = m.double
     a = m.fabs(x)
-    z = m.mul(x, x)
-    small = m.fma(m.mul(x, z), m.poly(z, C.TANH[m.double]), x)
-    bound = 22.0 if m.double else 10.0
-    big = m.gt(a, bound)
-    em = expm1(m, m.mul(m.sel(big, bound, a), 2.0))
-    t = m.copysign(m.sel(big, 1.0, m.div(em, m.add(em, 2.0))), x)
-    # the polynomial's negative leading term turns -0.0 into +0.0
-    return m.sel(m.eq(x, 0.0), x, m.sel(m.lt(a, 0.625), small, t))
+    # odd in x: evaluated on |x| and given x's sign at the end (so -0.0 stays -0.0); below
+    # 2**-(mant/2 + 2) tanh x rounds to x, and a = 0 keeps a*a out of slow subnormals
+    tiny = m.lt(a, 2.0 ** -(m.mant // 2 + 2))
+    a = m.sel(tiny, 0.0, a)
+    z = m.mul(a, a)
+    small = m.fma(m.mul(a, z), m.poly(z, C.TANH[d]), a)
+    y = m.mul(m.sel(m.gt(a, 22.0 if d else 9.25), 22.0 if d else 9.25, a), 2.0)
+    kf, k = m.round_magic(m.mul(y, LOG2E))
+    r = m.fma(kf, -LN2_HI[d], y)
+    r = m.fma(kf, -LN2_LO[d], r)
+    e = m.mul(m.add(m.fma(m.mul(r, r), m.poly(r, C.EXP[d]), r), 1.0), m.pow2i(k))
+    big = m.sub(1.0, m.div(2.0, m.add(e, 1.0)))
+    return m.sel(tiny, x, m.copysign(m.sel(m.lt(a, 0.625), small, big), x))
 
 
 def sinh(m: Emitter, x):

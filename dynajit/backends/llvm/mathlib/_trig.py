@@ -1,10 +1,13 @@
 """Circular functions: sin, cos, tan (quadrant reduction by pi/2 in four parts with fma) and
 arctan, arctan2, arcsin, arccos (argument reduction to a small interval, odd polynomials).
-All in double; float32 runs these with its own, shorter sin/cos polynomials."""
+All in double, except float32 sin/cos: the quadrant and remainder in double, the polynomials in
+float32 (twice the vector width of a double evaluation)."""
 
 from __future__ import annotations
 
 import math
+
+from llvmlite import ir
 
 from . import _coeffs as C
 from ._emit import Emitter
@@ -17,7 +20,11 @@ PIO2 = (
     float.fromhex("0x1.1a62630000000p-54"),
     float.fromhex("0x1.8a2e03707344ap-81"),
 )
+# the last two parts merged: enough for float32 results (|r| >~ 2**-30 for float32 x < 2**51)
+PIO2_3 = (PIO2[0], PIO2[1], PIO2[2] + PIO2[3])
 TWO_OVER_PI = 0.6366197723675814
+# pi/2 as float32 + float32 remainder
+PIO2_F = (float.fromhex("0x1.921fb6p+0"), float.fromhex("-0x1.777a5cp-25"))
 PIO2_HI, PIO2_LO = 1.5707963267948966, 6.123233995736766e-17
 PIO4_HI, PIO4_LO = 0.7853981633974483, 3.061616997868383e-17
 PI_HI, PI_LO = 3.141592653589793, 1.2246467991473532e-16
@@ -53,13 +60,13 @@ def _reduce(m: Emitter, x):
     return m.clamp(r, -1.0, 1.0), m.clamp(r_lo, -(2.0**-40), 2.0**-40), n
 
 
-def _sin_cos_poly(m: Emitter, r, r_lo, f32: bool):
-    """(sin(r + r_lo), cos(r + r_lo)) for |r| <= ~pi/4, r_lo tiny."""
+def _sin_cos_poly(m: Emitter, r, r_lo):
+    """(sin(r + r_lo), cos(r + r_lo)) for |r| <= ~pi/4, r_lo tiny, in m's type."""
     z = m.mul(r, r)
     hz = m.mul(z, 0.5)
     w = m.sub(1.0, hz)
-    s_tail = m.fma(r_lo, w, m.mul(m.mul(r, z), m.poly(z, C.SIN[not f32])))
-    c_tail = m.fma(m.mul(z, z), m.poly(z, C.COS[not f32]), m.sub(m.sub(1.0, w), hz))
+    s_tail = m.fma(r_lo, w, m.mul(m.mul(r, z), m.poly(z, C.SIN[m.double])))
+    c_tail = m.fma(m.mul(z, z), m.poly(z, C.COS[m.double]), m.sub(m.sub(1.0, w), hz))
     return m.add(r, s_tail), m.add(w, m.fma(m.neg(r), r_lo, c_tail))
 
 
@@ -71,23 +78,56 @@ def _quadrant(m: Emitter, s, c, n):
     return m.from_int(m.ixor(m.to_int(v), flip))
 
 
-def sin(m: Emitter, x, f32: bool = False):
-    r, r_lo, n = _reduce(m, x)
-    s, c = _sin_cos_poly(m, r, r_lo, f32)
+def _reduce_f32(m: Emitter, x):
+    """float32 (r, r_lo, n) as ``_reduce``, computed in double: x (24 bits) less q*pi/2 with
+    a three-part pi/2 (the first two steps exact, the third's rounding relative 2**-53 of r,
+    pi/2's remainder under q*2**-107), split into float r + r_lo. The double part is a
+    handful of operations; the polynomials that follow run at float32 width."""
+    md = m.with_type(ir.DoubleType())
+    xd = m.b.fpext(x, md.ty)
+    q, n = md.round_magic(md.mul(xd, TWO_OVER_PI))
+    rd = xd
+    for part in PIO2_3:
+        rd = md.fma(q, -part, rd)
+    r = m.b.fptrunc(rd, m.ty)
+    r_lo = m.b.fptrunc(md.sub(rd, m.b.fpext(r, md.ty)), m.ty)
+    n = m.b.trunc(n, m.ity)
+    # past 2**40 the rounding of x * 2/pi can put q one off (|r| up to ~1.18): move r back by
+    # pi/2 (in float, exact by Sterbenz; pi/2's float rounding error goes to r_lo)
+    stepf, step = m.round_magic(m.mul(r, TWO_OVER_PI))
+    r = m.fma(stepf, -PIO2_F[0], r)
+    r_lo = m.fma(stepf, -PIO2_F[1], r_lo)
+    n = m.iadd(n, step)
+    return m.clamp(r, -1.0, 1.0), m.clamp(r_lo, -(2.0**-20), 2.0**-20), n
+
+
+def _sin_cos(m: Emitter, x):
+    """(sin r, cos r, n) with x = r + n*pi/2 (n mod 4 matters), and a flag for |x| < 2**-13
+    in float32, where sin x rounds to x and cos x to 1: there x is replaced by 0, so that
+    r*r cannot underflow into subnormals (slow on x86) and cos comes out 1 exactly."""
+    tiny = None
+    if not m.double:
+        tiny = m.lt(m.fabs(x), 2.0**-13)
+        x = m.sel(tiny, 0.0, x)
+    r, r_lo, n = (_reduce if m.double else _reduce_f32)(m, x)
+    return (*_sin_cos_poly(m, r, r_lo), n, tiny)
+
+
+def sin(m: Emitter, x):
+    s, c, n, tiny = _sin_cos(m, x)
     # sin(-0.0) = -0.0: the reduction loses the sign of zero
-    return m.sel(m.eq(x, 0.0), x, _quadrant(m, s, c, n))
+    return m.sel(tiny if tiny is not None else m.eq(x, 0.0), x, _quadrant(m, s, c, n))
 
 
-def cos(m: Emitter, x, f32: bool = False):
-    r, r_lo, n = _reduce(m, x)
-    s, c = _sin_cos_poly(m, r, r_lo, f32)
+def cos(m: Emitter, x):
+    s, c, n, _ = _sin_cos(m, x)
     return _quadrant(m, s, c, m.iadd(n, 1))
 
 
 def tan(m: Emitter, x):
     """sin r / cos r, or -cos r / sin r in odd quadrants (tan has period pi)."""
     r, r_lo, n = _reduce(m, x)
-    s, c = _sin_cos_poly(m, r, r_lo, False)
+    s, c = _sin_cos_poly(m, r, r_lo)
     odd = m.b.icmp_signed("!=", m.iand(n, 1), m.i(0))
     res = m.div(m.sel(odd, m.neg(c), s), m.sel(odd, s, c))
     return m.sel(m.eq(x, 0.0), x, res)
