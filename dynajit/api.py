@@ -1,4 +1,5 @@
-"""dynajit's public API: ``compile``, ``disable``, ``reset`` and the backend registry."""
+"""dynajit's public API: ``compile``, ``disable``, ``reset``, the backend registry and the
+gradient transforms (``grad``, ``value_and_grad``, ``vjp``: see ``dynajit/autograd``)."""
 
 from __future__ import annotations
 
@@ -15,11 +16,12 @@ from collections.abc import Callable
 from typing import Any
 
 from dynajit import _hook
+from dynajit.autograd.transform import grad, value_and_grad, vjp
 from dynajit.backends import list_backends, lookup_backend, register_backend
 from dynajit.errors import DynajitError
 
-__all__ = ["compile", "disable", "list_backends", "lookup_backend", "register_backend",
-           "reset"]
+__all__ = ["compile", "disable", "grad", "list_backends", "lookup_backend", "register_backend",
+           "reset", "value_and_grad", "vjp"]
 
 
 def _skipped_prefixes() -> tuple[str, ...]:
@@ -210,8 +212,10 @@ def disable(fn: Callable | None = None) -> Any:
 
 def reset() -> None:
     """Forget every compiled entry and every "run eagerly" decision."""
+    from dynajit.autograd import transform
     from dynajit.capture import convert_frame
 
     for code in list(convert_frame._CACHES.keys()):
         _hook.set_entries(code, None)  # also clears a "run eagerly" skip mark
     convert_frame.reset()
+    transform.reset()

@@ -35,7 +35,7 @@ from dynajit.guards.source import (
     ItemSource,
 )
 from dynajit.ops.registry import attribute, bind, describe_callable, emit, is_numpy_callable
-from dynajit.ops.shape import TUPLE_ITEM
+from dynajit.ops.shape import COPY_INTO, TUPLE_ITEM
 
 _CONSTANT_TYPES = (bool, int, float, complex, str, bytes, type(None), range, slice,
                    type(Ellipsis), np.dtype)
@@ -463,7 +463,13 @@ class TraceContext:
         if isinstance(fn, FunctionVT):
             return self.inline(fn.code, fn.globals, list(fn.defaults), dict(fn.kwdefaults),
                                list(fn.closure), args, kwargs, fn.globals_source)
+        traced = getattr(fn, "trace_call", None)  # gradient transforms (transforms.py)
+        if traced is not None:
+            return traced(self, args, kwargs)
         if isinstance(fn, ObjectVT):
+            hook = inspect.getattr_static(type(fn.obj), "_dynajit_trace_call", None)
+            if hook is not None:
+                return hook(fn.obj, self, fn, args, kwargs)
             call = inspect.getattr_static(type(fn.obj), "__call__", None)
             if isinstance(call, types.FunctionType):
                 self.guard("dict_keys", AttrSource(fn.source, "__dict__"),
@@ -481,6 +487,10 @@ class TraceContext:
         if original is not None:  # a dynajit.compile wrapper: trace what it wraps
             return self.inline_function(original, AttrSource(fn.source, "_dynajit_original")
                                         if fn.source is not None else None, args, kwargs)
+        if isinstance(target, types.FunctionType) and fn.self_vt is None:
+            hook = target.__dict__.get("_dynajit_trace_call")  # dynajit.grad, vjp, ...
+            if hook is not None:
+                return hook(self, fn, args, kwargs)
         if target in _SEQUENCE_OPERATORS and len(args) == 2 and any(
                 isinstance(a, SequenceVT) for a in args):
             return self._sequence_operator(target, args)
@@ -1049,7 +1059,39 @@ def _hasattr_builtin(ctx: TraceContext, args: list[VT], kwargs: dict) -> VT:
     return ConstVT(True)
 
 
+def _copyto(ctx: TraceContext, args: list[VT], kwargs: dict) -> VT:
+    """``np.copyto(dst, src, casting=, where=)``: a write into ``dst``, traced as the
+    functional ``copy_into`` with ``dst`` rebound to its result (written back when the
+    frame ends, as for ``out=``); returns None, as NumPy does."""
+    params = dict(zip(("dst", "src", "casting", "where"), args))
+    params.update(kwargs)
+    dst, src = params.get("dst"), params.get("src")
+    if not isinstance(dst, ArrayVT):
+        if _has_array(args) or _has_array(list(kwargs.values())):
+            raise Unsupported("np.copyto: the destination must be a traced array")
+        return ctx._fold(np.copyto, args, kwargs)
+    where = params.get("where", ConstVT(True))
+    if not (where.is_constant() and where.constant() is True):
+        raise Unsupported("np.copyto: where= is not supported")
+    casting = params.get("casting", ConstVT("same_kind")).constant()
+    if dst.base is not None or dst.has_views:
+        raise Unsupported("writing into an array that is a view or has views (aliasing is "
+                          "not modelled yet)")
+    try:
+        node = ctx.graph.call(COPY_INTO, (dst.node, _to_graph(src)), {"casting": casting})
+    except Unsupported:
+        raise
+    except Exception as e:  # noqa: BLE001 - NumPy's own error for these arguments
+        raise Unsupported(f"np.copyto raised {type(e).__name__}: {e} (eager code raises it "
+                          "too)") from None
+    node.source = ctx.location()
+    dst.node = node
+    ctx.effect_version += 1
+    return ConstVT(None)
+
+
 _SPECIAL_CALLS: dict[Any, Any] = {
+    np.copyto: _copyto,
     hasattr: _hasattr_builtin,
     len: _len,
     isinstance: _isinstance,

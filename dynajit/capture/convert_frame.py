@@ -78,19 +78,7 @@ def trace(fn: types.FunctionType, flat_args: tuple, backend: Any,
     code = fn.__code__
     names = flat_arg_names(code)
     metrics.start_phase("trace")
-    ctx = TraceContext(fn, config)
-    locals_ = {name: ctx.wrap(value, LocalSource(name)) for name, value in zip(names, flat_args)}
-    cells: dict[str, CellVT] = {}
-    for i, name in enumerate(code.co_freevars):
-        cell = fn.__closure__[i]
-        try:
-            contents = cell.cell_contents
-        except ValueError:
-            cells[name] = CellVT(None)
-            continue
-        source = ClosureSource(name, i)
-        cells[name] = CellVT(ctx.wrap(contents, source))
-        cells[name].source = source
+    ctx, locals_, cells = begin_trace(fn, flat_args)
     ctx.allow_breaks = allow_breaks
     try:
         result = InstructionTracer(ctx, code, fn.__globals__, locals_, cells).run()
@@ -145,6 +133,28 @@ def trace(fn: types.FunctionType, flat_args: tuple, backend: Any,
     logs.log("bytecode", lambda: f"bytecode of the entry of {_where(code)}:\n"
              f"{dis.Bytecode(entry.__code__).dis()}")
     return CacheEntry(check, entry, guards, gm, entry_source, time.perf_counter() - started)
+
+
+def begin_trace(fn: types.FunctionType, flat_args: tuple
+                ) -> tuple[TraceContext, dict[str, Any], dict[str, CellVT]]:
+    """A fresh trace of ``fn``: its context, the trackers of its argument slots (guarded,
+    read from ``L[name]``) and of its closure cells (``C[name]``)."""
+    code = fn.__code__
+    ctx = TraceContext(fn, config)
+    locals_ = {name: ctx.wrap(value, LocalSource(name))
+               for name, value in zip(flat_arg_names(code), flat_args)}
+    cells: dict[str, CellVT] = {}
+    for i, name in enumerate(code.co_freevars):
+        cell = fn.__closure__[i]
+        try:
+            contents = cell.cell_contents
+        except ValueError:
+            cells[name] = CellVT(None)
+            continue
+        source = ClosureSource(name, i)
+        cells[name] = CellVT(ctx.wrap(contents, source))
+        cells[name].source = source
+    return ctx, locals_, cells
 
 
 def _where(code: types.CodeType) -> str:

@@ -75,6 +75,8 @@ class CompileRecord:
     breaks: list[BreakReason] = dataclasses.field(default_factory=list)
     error: str | None = None  # the last line of a compiler crash's traceback
     stack: list[StackFrame] = dataclasses.field(default_factory=list)  # callers + this def
+    # Gradient compiles: the partitioner's decision (dynajit_partition records).
+    partitions: list[dict] = dataclasses.field(default_factory=list)
 
     @property
     def has_graph(self) -> bool:
@@ -256,6 +258,10 @@ class RecordCollector:
     def _on_error(self, key: tuple, compile_: CompileRecord, rec: structured.Record) -> None:
         compile_.error = _last_line(rec.payload)
 
+    def _on_partition(self, key: tuple, compile_: CompileRecord,
+                      rec: structured.Record) -> None:
+        compile_.partitions.append(dict(rec.payload or {}))
+
     def _on_metrics(self, key: tuple, compile_: CompileRecord, rec: structured.Record) -> None:
         m = rec.metadata
         compile_.function = m.get("co_name") or "?"
@@ -275,6 +281,7 @@ class RecordCollector:
         "dynamo_graph_break_reason": _on_break,
         "dynamo_error": _on_error,
         "compilation_metrics": _on_metrics,
+        "dynajit_partition": _on_partition,
     }
 
     def compiles(self) -> list[CompileRecord]:
@@ -339,15 +346,16 @@ class ExplainOutput:
     result: Any  # what the function returned
     compiles: list[CompileRecord]
     errors: list[str]  # compiler crashes (the frame ran eagerly); not graph breaks
+    # Gradient compiles: (compile id, function, the dynajit_partition record) each.
+    partitions: list[tuple[str, str, dict]] = dataclasses.field(default_factory=list)
 
     @classmethod
     def from_compiles(cls, compiles: list[CompileRecord], errors: list[str], result: Any,
-                      graphs_by_id: dict[str, Any] | None = None) -> ExplainOutput:
+                      graphs_by_id: dict[str, list] | None = None) -> ExplainOutput:
         graphs_by_id = graphs_by_id or {}
         with_graph = [c for c in compiles if c.has_graph]
         return cls(
-            graphs=[graphs_by_id[c.compile_id] for c in with_graph
-                    if c.compile_id in graphs_by_id],
+            graphs=[gm for c in with_graph for gm in graphs_by_id.get(c.compile_id, [])],
             graph_count=len(with_graph),
             graph_break_count=sum(len(c.breaks) for c in compiles),
             break_reasons=[b for c in compiles for b in c.breaks],
@@ -358,6 +366,7 @@ class ExplainOutput:
             compiles=compiles,
             errors=errors + [f"{c.compile_id} {c.function}: {c.error}" for c in compiles
                              if c.error is not None],
+            partitions=[(c.compile_id, c.function, p) for c in compiles for p in c.partitions],
         )
 
     def __str__(self) -> str:
@@ -382,6 +391,10 @@ class ExplainOutput:
             lines.append(f"  {c.compile_id} {c.function} ({os.path.basename(c.filename)}:"
                          f"{c.firstlineno}): {what}, {len(c.guards)} guard(s), "
                          f"{c.seconds * 1e3:.2f} ms{extra}")
+        if self.partitions:
+            lines += ["", "Partitions (values the forward saves for the backward):"]
+            for compile_id, function, p in self.partitions:
+                lines += [f"  {line}" for line in partition_lines(compile_id, function, p)]
         if any(self.guards):
             lines += ["", "Guards:"]
             for c in self.compiles:
@@ -394,9 +407,32 @@ class ExplainOutput:
         return "\n".join(lines)
 
 
+def partition_lines(compile_id: str, function: str, record: dict) -> list[str]:
+    """A gradient compile's partition decision: saved values with their bytes (inputs and
+    forward outputs are free), and the forward ops the backward computes again."""
+    saved = record.get("saved", [])
+    lines = [f"{compile_id} {function}: {record.get('partitioner')} saves "
+             f"{record.get('saved_bytes', 0)} bytes ({len(saved)} value(s); "
+             f"{record.get('free_saved_bytes', 0)} bytes of inputs/outputs are free), "
+             f"forward {record.get('forward_ops', 0)} op(s), backward "
+             f"{record.get('backward_ops', 0)} op(s)"]
+    for value in saved:
+        lines.append(f"    saved {value['name']}: {value['meta']}, {value['nbytes']} bytes "
+                     f"({value['kind']})")
+    recomputed = record.get("recomputed", [])
+    counts = collections.Counter(recomputed)
+    if counts:
+        lines.append("    recomputed in the backward: " + ", ".join(
+            f"{name} x{n}" if n > 1 else name for name, n in counts.items()))
+    else:
+        lines.append("    recomputed in the backward: nothing")
+    return lines
+
+
 class _GraphRecorder:
-    """A backend that keeps each GraphModule it is given (by compile id), then compiles it
-    with the chosen backend."""
+    """A backend that keeps each GraphModule it is given (by compile id: a gradient
+    compile has a forward and a backward graph), then compiles it with the chosen
+    backend."""
 
     def __init__(self, backend: Any):
         from dynajit.backends import lookup_backend
@@ -404,12 +440,12 @@ class _GraphRecorder:
         self._compile = lookup_backend(backend)
         self.__name__ = backend if isinstance(backend, str) else getattr(
             backend, "__name__", type(backend).__name__)
-        self.graphs: dict[str, Any] = {}
+        self.graphs: dict[str, list] = {}
 
     def __call__(self, gm: Any, example_inputs: list) -> Any:
         cid = structured.current_compile_id()
         if cid is not None:
-            self.graphs[f"[{cid.frame_id}/{cid.frame_compile_id}]"] = gm
+            self.graphs.setdefault(f"[{cid.frame_id}/{cid.frame_compile_id}]", []).append(gm)
         return self._compile(gm, example_inputs)
 
 
@@ -423,6 +459,10 @@ def explain(fn: Callable, backend: Any = "eager") -> Callable[..., ExplainOutput
     (2, 1)
     >>> print(out)               # a readable report
 
+    ``fn`` may also be a gradient transform (``dynajit.grad(loss)``): the report then
+    shows its forward and backward graphs and the partition (saved values and bytes,
+    recomputed ops).
+
     Every frame the call runs is compiled again, so dynajit's caches are emptied
     (``dynajit.reset()``) before the call, and again after it, so that no entry compiled
     with ``backend`` is used later by another compiled function: compiled functions
@@ -431,15 +471,18 @@ def explain(fn: Callable, backend: Any = "eager") -> Callable[..., ExplainOutput
     from dynajit.api import compile as compile_fn
     from dynajit.api import reset
 
-    if isinstance(fn, types.MethodType):
-        target: Any = types.MethodType(getattr(fn.__func__, "_dynajit_original", fn.__func__),
+    if getattr(fn, "_dynajit_transform", False):
+        target: Any = None
+    elif isinstance(fn, types.MethodType):
+        target = types.MethodType(getattr(fn.__func__, "_dynajit_original", fn.__func__),
                                        fn.__self__)
     else:
         target = getattr(fn, "_dynajit_original", fn)
 
     def run(*args: Any, **kwargs: Any) -> ExplainOutput:
         recorder = _GraphRecorder(backend)
-        compiled = compile_fn(target, backend=recorder)
+        compiled = (fn.with_options(backend=recorder) if target is None
+                    else compile_fn(target, backend=recorder))
         caller = sys._getframe(1)
         collector = RecordCollector(_after_frame(caller.f_code.co_filename, caller.f_lineno,
                                                  caller.f_code.co_name))

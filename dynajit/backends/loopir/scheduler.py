@@ -268,7 +268,7 @@ class Scheduler:
 
     def _constant(self, node: Node) -> None:
         var = self.fresh("const")
-        value = np.ascontiguousarray(node.target)
+        value = np.array(node.target, order="C")  # keeps 0-d (ascontiguousarray: 1-d)
         self.steps.append(CallStep(var, _constant_value(value), "constant", (), {}))
         self.values[node] = Buffer(var, value.shape, value.dtype)
         self.runtime[node] = var
