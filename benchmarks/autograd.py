@@ -15,7 +15,7 @@ times one training step (gradients + SGD update):
 
     python benchmarks/autograd.py                    # float32 and float64, llvm and eager
     python benchmarks/autograd.py --quick --dtypes float32 --backends eager
-    python benchmarks/autograd.py --md benchmarks/autograd.md
+    python benchmarks/autograd.py --md /tmp/autograd.md   # then paste into benchmarks/README.md
 
 Times are medians of repeated steps on a warm cache (compile excluded, reported apart), the
 best of ``--rounds`` rounds in which the contenders take turns.
