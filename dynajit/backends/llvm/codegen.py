@@ -285,3 +285,53 @@ class LLVMKernelBuilder:
 
 def build_kernel(kernel: Kernel, triple: str = "", data_layout: str = "") -> KernelSource:
     return LLVMKernelBuilder(kernel, triple, data_layout).build()
+
+
+class _SignatureHandler:
+    """Writes a body as text with every number, name and dtype in it: two kernels with the
+    same signature get the same IR text and parameters from this code generator."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def _emit(self, text: str) -> str:
+        self.lines.append(text)
+        return f"t{len(self.lines) - 1}"
+
+    def load(self, name: str, index: Ix, dtype: Any) -> str:
+        return self._emit(f"load {name} {index!r} {np.dtype(dtype).str}")
+
+    def constant(self, value: Any, dtype: Any) -> str:
+        return self._emit(f"const {value!r} {np.dtype(dtype).str}")
+
+    def cast(self, x: str, src: Any, dst: Any) -> str:
+        return self._emit(f"cast {x} {np.dtype(src).str} {np.dtype(dst).str}")
+
+    def where(self, c: str, a: str, b: str, dtype: Any) -> str:
+        return self._emit(f"where {c} {a} {b} {np.dtype(dtype).str}")
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in scalar_ops.UFUNCS:
+            raise AttributeError(name)
+        return lambda *args, dtype: self._emit(f"{name} {' '.join(args)} "
+                                               f"{np.dtype(dtype).str}")
+
+
+def kernel_signature(kernel: Kernel) -> str:
+    """Everything the generated IR and its parameters depend on, as text (cheap: no IR)."""
+    h = _SignatureHandler()
+    h.lines.append(f"outer {kernel.outer}")
+    idx = loop_vars("x", len(kernel.outer))
+    for stage in kernel.stages:
+        out = stage.out
+        h.lines.append(f"stage {stage.inner} -> {out.name} {out.shape} {out.offset} "
+                       f"{out.strides} {out.dtype.str}")
+        ridx = loop_vars("r", len(stage.inner))
+        with use_handler(h):
+            if isinstance(stage.value, Reduction):
+                v = stage.value
+                h.lines.append(f"reduce {v.kind} {v.dtype.str} {v.src_dtype.str}")
+                v.body(idx, ridx)
+            else:
+                stage.value.body(idx + ridx)
+    return "\n".join(h.lines)

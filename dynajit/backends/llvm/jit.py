@@ -68,7 +68,12 @@ class Jit:
     def address(self, ir_text: str, name: str, cache_dir: str | None) -> int:
         """The address of function ``name`` defined by ``ir_text`` (compiled at most once per
         process, and once per machine when ``cache_dir`` is set)."""
-        key = self.key(ir_text)
+        return self.address_of_key(self.key(ir_text), name, cache_dir, ir_text)
+
+    def address_of_key(self, key: str, name: str, cache_dir: str | None,
+                       ir_text: str | None = None) -> int:
+        """The address for an IR key; without ``ir_text`` only a loaded or cached object can
+        serve (returns 0 when there is none)."""
         with self.lock:
             if key in self.addresses:
                 self.stats["memory_hits"] += 1
@@ -77,6 +82,8 @@ class Jit:
             obj = _read_entry(cache_dir, key) if cache_dir else None
             if obj is not None and _defines(obj, _symbol(name, key)):
                 self.stats["disk_hits"] += 1
+            elif ir_text is None:
+                return 0
             else:  # missing, corrupt or stale: build it (again)
                 obj = self._compile(ir_text, key)
                 if cache_dir:
@@ -110,6 +117,30 @@ class Jit:
         module = llvm.parse_assembly(ir_text)
         self.optimize(module)
         return self.target_machine.emit_assembly(module)
+
+
+def read_note(cache_dir: str, key: str) -> dict | None:
+    """A small JSON note stored beside the objects (kernel signature -> IR key)."""
+    import json
+
+    try:
+        return json.loads((Path(cache_dir) / "sig" / key[:2] / f"{key}.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def write_note(cache_dir: str, key: str, note: dict) -> None:
+    import json
+
+    path = Path(cache_dir) / "sig" / key[:2] / f"{key}.json"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        with os.fdopen(fd, "w") as f:
+            json.dump(note, f)
+        os.replace(tmp, path)
+    except OSError:
+        pass
 
 
 def _defines(obj: bytes, symbol: str) -> bool:

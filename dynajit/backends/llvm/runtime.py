@@ -6,16 +6,18 @@ reads array data pointers straight from the ndarray objects."""
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import linecache
 import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from dynajit.backends.llvm import _launch
-from dynajit.backends.llvm.codegen import build_kernel
-from dynajit.backends.llvm.jit import default_cache_dir, get_jit
+from dynajit.backends.llvm.codegen import KernelSource, build_kernel, kernel_signature
+from dynajit.backends.llvm.jit import default_cache_dir, get_jit, read_note, write_note
 from dynajit.backends.loopir.scheduler import AllocStep, CallStep, KernelStep, Schedule, Var
 from dynajit.trace import structured
 
@@ -82,13 +84,55 @@ def _errstate_probe() -> tuple[Any, Any]:
 _ERRSTATE, _DEFAULT_ERRSTATE = _errstate_probe()
 
 
+_SIGNATURES: dict[str, tuple[KernelSource, int]] = {}
+_SOURCE_HASH: list[str] = []
+
+
+def _code_generator_hash() -> str:
+    """A hash of the code that turns kernels into IR: a signature note written by another
+    version of it is never trusted."""
+    if not _SOURCE_HASH:
+        root = Path(__file__).resolve().parents[1]
+        digest = hashlib.sha256()
+        for path in sorted([*root.glob("llvm/*.py"), *root.glob("llvm/mathlib/*.py"),
+                            *root.glob("loopir/*.py")]):
+            digest.update(path.read_bytes())
+        _SOURCE_HASH.append(digest.hexdigest())
+    return _SOURCE_HASH[0]
+
+
+def compiled_kernel(kernel: Any, directory: str | None) -> tuple[KernelSource, int]:
+    """The kernel's source description and machine-code address. A kernel seen before (in
+    this process, or in the disk cache's signature notes) skips building its LLVM IR: the
+    signature (every number, name and dtype of the kernel) names the IR key and parameters."""
+    jit = get_jit()
+    sig = kernel_signature(kernel)
+    key = hashlib.sha256((jit.machine_key + _code_generator_hash() + sig).encode()).hexdigest()
+    if key in _SIGNATURES:
+        return _SIGNATURES[key]
+    note = read_note(directory, key) if directory else None
+    if note is not None:
+        source = KernelSource("", note["params"], note["buffers"], tuple(note["outer"]))
+        addr = jit.address_of_key(note["ir_key"], kernel.name, directory)
+        if addr:
+            _SIGNATURES[key] = (source, addr)
+            return source, addr
+    source = build_kernel(kernel, jit.triple, str(jit.target_machine.target_data))
+    ir_key = jit.key(source.ir_text)
+    addr = jit.address_of_key(ir_key, kernel.name, directory, source.ir_text)
+    if directory:
+        write_note(directory, key, {"ir_key": ir_key, "params": source.params,
+                                    "buffers": source.buffers, "outer": list(source.outer)})
+    _SIGNATURES[key] = (source, addr)
+    return source, addr
+
+
 class CompiledGraph:
     """The wrapper function for one schedule plus what it was made from. Kernels do not
     raise NumPy's FloatingPointError or replay its RuntimeWarnings, so under a non-default
     ``np.errstate``/``np.seterr`` the wrapper runs ``fallback`` (the eager graph) instead."""
 
     def __init__(self, sched: Schedule, name: str = "graph", fallback: Any = None):
-        jit = get_jit()
         env: dict[str, Any] = {"_launch": _launch.launch, "_empty": np.empty,
                                "_errstate": _ERRSTATE, "_default": _DEFAULT_ERRSTATE,
                                "_fallback": fallback}
@@ -113,9 +157,7 @@ class CompiledGraph:
             else:
                 assert isinstance(step, KernelStep)
                 kernel = step.kernel
-                source = build_kernel(kernel, jit.triple,
-                                      str(jit.target_machine.target_data))
-                addr = jit.address(source.ir_text, kernel.name, directory)
+                source, addr = compiled_kernel(kernel, directory)
                 kname = f"_{kernel.name}"
                 pname = f"_{kernel.name}_params"
                 env[kname] = addr

@@ -231,3 +231,23 @@ def test_schedule_kernels_and_wrapper_are_trace_records(tmp_path):
     assert "_launch(_kernel1" in artifacts["dynajit_output_code"]
     decisions = [e for e in entries if e.kind == "dynajit_schedule_decisions"]
     assert decisions and '"fuse"' in decisions[0].payload
+
+
+def test_a_warm_process_skips_building_ir_for_kernels_it_has_seen(tmp_path):
+    program = textwrap.dedent(_PROGRAM) + textwrap.dedent("""
+        from dynajit.backends.llvm import codegen
+        built = []
+        original = codegen.build_kernel
+        codegen_build = lambda *a, **k: built.append(1) or original(*a, **k)
+        import dynajit.backends.llvm.runtime as rt
+        rt.build_kernel = codegen_build
+        dynajit.reset()
+        @dynajit.compile(backend="llvm")
+        def g(x):
+            return np.sqrt(np.abs(x * 3.0 - 1.0)).sum(axis=0) + x.max()
+        g(x)
+        print(len(built))
+    """)
+    _run(_PROGRAM, tmp_path)
+    lines = _run(program, tmp_path).split()
+    assert lines[-1] == "0"  # same kernels: no IR built, loaded through their signatures
