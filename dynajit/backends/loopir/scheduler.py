@@ -51,11 +51,23 @@ class Kernel:
 
     @property
     def work(self) -> int:
+        """Handler calls the kernel makes in all (transcendentals weigh 16): what decides
+        whether threads pay for their start-up."""
         n = 1
         for s in self.outer:
             n *= s
-        inner = sum(_prod(st.inner) for st in self.stages)
-        return n * max(inner, 1)
+        total = 0.0
+        for st in self.stages:
+            counter = _CostCounter()
+            idx = loop_vars("x", len(self.outer))
+            ridx = loop_vars("r", len(st.inner))
+            with use_handler(counter):
+                if isinstance(st.value, Reduction):
+                    st.value.body(idx, ridx)
+                else:
+                    st.value.body(idx + ridx)
+            total += max(_prod(st.inner), 1) * max(counter.cost, 1)
+        return int(n * total)
 
     def buffers(self) -> list[str]:
         names: dict[str, None] = {}
