@@ -10,6 +10,7 @@ so one compiled kernel serves every shape with the same structure."""
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import dataclasses
 import threading
@@ -99,14 +100,15 @@ def use_handler(handler: Any) -> Iterator[Any]:
 Loader = Callable[[tuple], Any]
 
 
-class LoopValue:
+class LoopValue(abc.ABC):
     """A lowered array value: ``shape``, ``dtype`` and a way to read one element."""
 
     shape: tuple[int, ...]
     dtype: np.dtype
 
+    @abc.abstractmethod
     def loader(self) -> Loader:
-        raise NotImplementedError
+        """A function from an index (tuple of Ix) to the element, through ``ops()``."""
 
     @property
     def size(self) -> int:

@@ -8,6 +8,7 @@ Every decision is a trace record (``dynajit_schedule``)."""
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 from collections.abc import Callable
 from typing import Any
@@ -125,14 +126,16 @@ def _prod(shape: tuple) -> int:
 
 
 # ------------------------------------------------------------------------------ target
-class Target:
+class Target(abc.ABC):
     """What a code generator supports; the scheduler asks before lowering an op."""
 
+    @abc.abstractmethod
     def supports(self, name: str, dtype: np.dtype) -> bool:
-        raise NotImplementedError
+        """Whether bodies may call handler op ``name`` with loop dtype ``dtype``."""
 
+    @abc.abstractmethod
     def supports_reduction(self, kind: str, dtype: np.dtype) -> bool:
-        raise NotImplementedError
+        """Whether a reduction of ``kind`` accumulating in ``dtype`` can be generated."""
 
 
 # ------------------------------------------------------------------------------ scheduling
