@@ -18,6 +18,7 @@ from dynajit.backends.llvm import scalar_ops
 from dynajit.backends.loopir.ir import Ix, loop_vars, use_handler
 from dynajit.backends.loopir.scheduler import Kernel, Reduction, Stage, stage_loads
 
+I32 = ir.IntType(32)
 I64 = ir.IntType(64)
 PTR = ir.PointerType()
 
@@ -84,6 +85,13 @@ def collapse(kernel: Kernel) -> tuple[tuple[int, ...], dict[str, tuple[str, bool
 class LLVMKernelBuilder:
     """Builds one kernel's module. The handler methods are the ``ops()`` calls of bodies."""
 
+    # Rerun a stage with the C library's sin/cos/tan when an argument is past the polynomials'
+    # range (targets without a C library, such as NVPTX, turn this off).
+    EXACT_MATH_FALLBACK = True
+    range_flag = None
+    range_flag_used = False
+    exact_math = False
+
     def __init__(self, kernel: Kernel, triple: str = "", data_layout: str = ""):
         self.kernel = kernel
         self.module = ir.Module(name="dynajit")
@@ -108,11 +116,39 @@ class LLVMKernelBuilder:
 
     # ---------------------------------------------------------------------------- build
     def build(self) -> KernelSource:
+        """The module: ``impl`` (inlined into the entry) runs every stage with the polynomial
+        math and returns whether a sin/cos/tan argument was past their accurate range; only
+        then the entry runs ``impl_exact`` (the same loops with the C library's functions,
+        not inlined) over the same range. Stages overwrite their outputs and read only
+        inputs and earlier stages, so the rerun gives the exact result."""
         entry_ty = ir.FunctionType(ir.VoidType(), [PTR, PTR, I64, I64])
-        impl_ty = ir.FunctionType(ir.VoidType(), [PTR] * (len(self.buffers) + 1) + [I64, I64])
-        impl = ir.Function(self.module, impl_ty, "impl")
+        impl = self._impl("impl", exact=False)
+        exact = self._impl("impl_exact", exact=True) if self.range_flag_used else None
+
+        entry = ir.Function(self.module, entry_ty, "__kernel__")
+        b = ir.IRBuilder(entry.append_basic_block("entry"))
+        bufs, params, s, e = entry.args
+        loaded = []
+        for k in range(len(self.buffers)):
+            slot = b.gep(bufs, [ir.Constant(I64, k)], inbounds=True, source_etype=PTR)
+            loaded.append(b.load(slot, typ=PTR))
+        flag = b.call(impl, loaded + [params, s, e])
+        if exact is not None:
+            slow = entry.append_basic_block("exact")
+            done = entry.append_basic_block("done")
+            b.cbranch(b.icmp_unsigned("!=", flag, ir.Constant(I32, 0)), slow, done)
+            b.position_at_end(slow)
+            b.call(exact, loaded + [params, s, e])
+            b.branch(done)
+            b.position_at_end(done)
+        b.ret_void()
+        return KernelSource(str(self.module), self.params, self.buffers, self.outer)
+
+    def _impl(self, name: str, exact: bool) -> ir.Function:
+        impl_ty = ir.FunctionType(I32, [PTR] * (len(self.buffers) + 1) + [I64, I64])
+        impl = ir.Function(self.module, impl_ty, name)
         impl.linkage = "internal"
-        impl.attributes.add("alwaysinline")
+        impl.attributes.add("noinline" if exact else "alwaysinline")
         impl.attributes.add("nounwind")
         for arg in impl.args[:len(self.buffers) + 1]:
             arg.add_attribute("noalias")
@@ -123,20 +159,18 @@ class LLVMKernelBuilder:
         self.entry_builder = ir.IRBuilder(self.entry)
         first = impl.append_basic_block("body")
         self.builder = ir.IRBuilder(first)
+        self.exact_math = exact
+        # An i32 OR-reduction over every element (an i1 one keeps loops from vectorizing).
+        self.range_flag = None if exact or not self.EXACT_MATH_FALLBACK else \
+            self.entry_builder.alloca(I32)
+        if self.range_flag is not None:
+            self.entry_builder.store(ir.Constant(I32, 0), self.range_flag)
         self._outer_loops(0, start, end)
-        self.builder.ret_void()
+        result = self.builder.load(self.range_flag) if self.range_flag is not None \
+            else ir.Constant(I32, 0)
+        self.builder.ret(result)
         self.entry_builder.branch(first)
-
-        entry = ir.Function(self.module, entry_ty, "__kernel__")
-        b = ir.IRBuilder(entry.append_basic_block("entry"))
-        bufs, params, s, e = entry.args
-        loaded = []
-        for k in range(len(self.buffers)):
-            slot = b.gep(bufs, [ir.Constant(I64, k)], inbounds=True, source_etype=PTR)
-            loaded.append(b.load(slot, typ=PTR))
-        b.call(impl, loaded + [params, s, e])
-        b.ret_void()
-        return KernelSource(str(self.module), self.params, self.buffers, self.outer)
+        return impl
 
     def param(self, value: int) -> ir.Value:
         """A run-time integer: the value goes into the parameter array, the IR reads it."""

@@ -133,9 +133,21 @@ class ScalarOps:
             fn = ir.Function(module, ir.FunctionType(ty, [ty] * len(args)), cname)
         return self.b.call(fn, list(args))
 
+    # The polynomial sin/cos/tan reduce their argument accurately only below this magnitude.
+    REDUCED = frozenset({"sin", "cos", "tan"})
+
     def math(self, name: str, args: tuple, dtype: np.dtype) -> ir.Value:
-        supports = getattr(mathlib, "supports", None)
-        if supports is not None and supports(name, dtype):
+        flag = getattr(self.owner, "range_flag", None)
+        if name in self.REDUCED and getattr(self.owner, "exact_math", False):
+            return self.libm(name, args, dtype)  # the rerun after a huge argument
+        if name in self.REDUCED and flag is not None:
+            # Note a huge argument; the kernel then reruns with the C library's functions.
+            b = self.b
+            big = b.fcmp_ordered(">=", self.intrinsic("llvm.fabs", [args[0]]),
+                                 ir.Constant(args[0].type, float(mathlib.REDUCTION_LIMIT)))
+            b.store(b.or_(b.load(flag), b.zext(big, ir.IntType(32))), flag)
+            self.owner.range_flag_used = True
+        if mathlib.supports(name, dtype):
             return mathlib.emit(self.b, name, list(args), dtype)
         return self.libm(name, args, dtype)
 

@@ -83,6 +83,9 @@ class PTXKernelSource:
 class PTXKernelBuilder(LLVMKernelBuilder):
     """Builds one kernel's NVPTX module (see the module docstring for the launch shapes)."""
 
+    # No C library on the GPU: sin/cos/tan keep the polynomials' documented range there.
+    EXACT_MATH_FALLBACK = False
+
     def __init__(self, kernel: Kernel, full_blocks: int = 1):
         super().__init__(kernel, TRIPLE, DATA_LAYOUT)
         self.full_blocks = max(int(full_blocks), 1)

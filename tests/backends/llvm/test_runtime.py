@@ -251,3 +251,19 @@ def test_a_warm_process_skips_building_ir_for_kernels_it_has_seen(tmp_path):
     _run(_PROGRAM, tmp_path)
     lines = _run(program, tmp_path).split()
     assert lines[-1] == "0"  # same kernels: no IR built, loaded through their signatures
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sin_cos_tan_of_huge_arguments_equal_numpy(dtype):
+    """Past the polynomials' reduction range (2**51) the kernel reruns with the C library."""
+    x = np.array([0.5, 1e20, 3.0, 2.5e15, -1e30, np.inf, np.nan, 7e14], dtype)
+
+    def f(a):
+        return np.sin(a) + 2 * np.cos(a), np.tan(a)
+
+    dynajit.reset()
+    got = dynajit.compile(f, backend="llvm")(x)
+    with np.errstate(invalid="ignore"):
+        expected = f(x)
+    for g, e in zip(got, expected, strict=True):
+        np.testing.assert_allclose(g, e, rtol=4 * np.finfo(dtype).eps, equal_nan=True)
