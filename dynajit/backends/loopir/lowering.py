@@ -52,11 +52,15 @@ def broadcast_loader(value: Any, shape: tuple, dtype: np.dtype) -> Callable[[tup
     if isinstance(value, LoopValue):
         inner = value.loader()
         lead = len(shape) - len(value.shape)
+        # NumPy also writes a value with extra leading size-1 dims (shape (1,) into ()).
+        extra = (Ix(0),) * max(-lead, 0)
+        lead = max(lead, 0)
+        dims = value.shape[len(extra):]
         src = value.dtype
-        keep = [value.shape[k] != 1 or shape[lead + k] == 1 for k in range(len(value.shape))]
+        keep = [dims[k] != 1 or shape[lead + k] == 1 for k in range(len(dims))]
 
         def load(idx: tuple) -> Any:
-            sub = tuple(i if keep[k] else Ix(0) for k, i in enumerate(idx[lead:]))
+            sub = extra + tuple(i if keep[k] else Ix(0) for k, i in enumerate(idx[lead:]))
             v = inner(sub)
             return v if src == dtype else ops().cast(v, src, dtype)
 
