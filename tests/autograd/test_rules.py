@@ -8,7 +8,7 @@ import os
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import dynajit.autograd  # noqa: F401  (attaches the rules)
@@ -16,6 +16,7 @@ from dynajit.autograd.rules import no_gradient
 from dynajit.ops import OPS
 from tests.autograd.fd import DEFAULT_DOMAIN, DOMAINS, Rejected, bind_sample, check_vjp, to_float64
 from tests.autograd.strategies import advanced_getitem_calls, fill_calls
+from tests.ops.harness import registry_settings
 from tests.ops.samplers import SAMPLERS
 from tests.ops.samplers.indexing import setitem_calls
 
@@ -47,9 +48,7 @@ def test_non_differentiable_ops_have_no_rule():
 
 
 @pytest.mark.parametrize("op_name", [n for n in DIFFERENTIABLE if n in STRATEGIES])
-@settings(max_examples=MAX_EXAMPLES, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                 HealthCheck.filter_too_much])
+@registry_settings(MAX_EXAMPLES)
 @given(data=st.data())
 def test_vjp_matches_finite_differences(op_name, data):
     call = data.draw(STRATEGIES[op_name], label="call")

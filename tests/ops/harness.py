@@ -47,6 +47,15 @@ class Call:
         return f"{describe_callable(self.fn)}({', '.join(parts)})"
 
 
+def registry_settings(max_examples: int) -> Any:
+    """Hypothesis settings of every registry-driven property test (one draw per example)."""
+    from hypothesis import HealthCheck, settings
+
+    return settings(max_examples=max_examples, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                           HealthCheck.filter_too_much])
+
+
 def _is_value(v: Any) -> bool:
     return isinstance(v, (np.ndarray, np.generic))
 

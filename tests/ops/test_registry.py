@@ -8,11 +8,11 @@ from __future__ import annotations
 import os
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from dynajit.ops import OPS
-from tests.ops.harness import check_call
+from tests.ops.harness import check_call, registry_settings
 from tests.ops.samplers import INDIRECT, SAMPLERS
 
 # Examples per op; raise it locally for a deeper search (e.g. DYNAJIT_TEST_EXAMPLES=500).
@@ -27,9 +27,7 @@ def test_every_op_has_a_sampler_or_a_reason():
 
 
 @pytest.mark.parametrize("op_name", sorted(SAMPLERS))
-@settings(max_examples=MAX_EXAMPLES, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                 HealthCheck.filter_too_much])
+@registry_settings(MAX_EXAMPLES)
 @given(data=st.data())
 def test_op_matches_numpy(op_name, data):
     call = data.draw(SAMPLERS[op_name], label="call")

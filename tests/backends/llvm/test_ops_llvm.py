@@ -7,10 +7,10 @@ from __future__ import annotations
 import os
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.ops.harness import check_call
+from tests.ops.harness import check_call, registry_settings
 from tests.ops.samplers import SAMPLERS
 
 # Each example compiles kernels (cached by structure), so this tier samples fewer calls.
@@ -18,9 +18,7 @@ MAX_EXAMPLES = int(os.environ.get("DYNAJIT_TEST_BACKEND_EXAMPLES", "12"))
 
 
 @pytest.mark.parametrize("op_name", sorted(SAMPLERS))
-@settings(max_examples=MAX_EXAMPLES, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                 HealthCheck.filter_too_much])
+@registry_settings(MAX_EXAMPLES)
 @given(data=st.data())
 def test_op_matches_numpy_on_llvm(op_name, data):
     call = data.draw(SAMPLERS[op_name], label="call")

@@ -9,14 +9,14 @@ import os
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import dynajit
 import dynajit.backends.ptx  # noqa: F401  (registers "ptx")
 from dynajit import cuda
 from dynajit.cuda import CudaUnavailable
-from tests.ops.harness import check_call
+from tests.ops.harness import check_call, registry_settings
 from tests.ops.samplers import SAMPLERS
 
 MAX_EXAMPLES = int(os.environ.get("DYNAJIT_TEST_BACKEND_EXAMPLES", "8"))
@@ -97,9 +97,7 @@ def test_device_inputs_are_used_in_place_and_outputs_stay_on_the_device(gpu):
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("op_name", sorted(SAMPLERS))
-@settings(max_examples=MAX_EXAMPLES, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                 HealthCheck.filter_too_much])
+@registry_settings(MAX_EXAMPLES)
 @given(data=st.data())
 def test_op_matches_numpy_on_ptx(op_name, data):
     if _gpu_reason() is not None:
