@@ -180,7 +180,10 @@ class LLVMKernelBuilder:
                      source_etype=I64)
         return b.load(slot, typ=I64)
 
-    def _loop(self, lo: ir.Value, hi: ir.Value, var: str, body: Any) -> None:
+    def _loop(self, lo: ir.Value, hi: ir.Value, var: str, body: Any,
+              step: ir.Value | None = None) -> None:
+        """``for var in range(lo, hi, step): body()`` (step 1 by default; the GPU builder
+        strides by the grid)."""
         b = self.builder
         pre = b.block
         fn = pre.function
@@ -195,7 +198,7 @@ class LLVMKernelBuilder:
         b.position_at_end(inner)
         self.vars[var] = i
         body()
-        nxt = b.add(i, ir.Constant(I64, 1), name=f"{var}.next")
+        nxt = b.add(i, step if step is not None else ir.Constant(I64, 1), name=f"{var}.next")
         i.add_incoming(nxt, b.block)
         b.branch(header)
         b.position_at_end(done)

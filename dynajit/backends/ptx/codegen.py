@@ -155,23 +155,7 @@ class PTXKernelBuilder(LLVMKernelBuilder):
     def _grid_stride(self, lo: ir.Value, step: ir.Value, total: int, var: str,
                      body: Any) -> None:
         """``for i in range(lo, total, step): body(i)``; ``total`` is a parameter."""
-        b = self.builder
-        hi = self.param(total)
-        pre = b.block
-        header = self.function.append_basic_block(f"{var}.head")
-        inner = self.function.append_basic_block(f"{var}.body")
-        done = self.function.append_basic_block(f"{var}.done")
-        b.branch(header)
-        b.position_at_end(header)
-        i = b.phi(I64, name=var)
-        i.add_incoming(lo, pre)
-        b.cbranch(b.icmp_signed("<", i, hi), inner, done)
-        b.position_at_end(inner)
-        body(i)
-        nxt = b.add(i, step, name=f"{var}.next")
-        i.add_incoming(nxt, b.block)
-        b.branch(header)
-        b.position_at_end(done)
+        self._loop(lo, self.param(total), var, lambda: body(self.vars[var]), step=step)
 
     def _unflatten(self, flat: ir.Value, sizes: tuple[int, ...], prefix: str) -> None:
         """Set ``prefix0..`` to the C-order coordinates of ``flat`` in ``sizes``. Division
