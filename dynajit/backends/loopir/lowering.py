@@ -341,18 +341,27 @@ def lower_arg_reduce(node: Any, args: tuple, kwargs: dict, ctx: Any) -> LoopValu
     return red
 
 
-def lower_mean(node: Any, args: tuple, kwargs: dict, ctx: Any) -> LoopValue | None:
-    """NumPy's mean: sum in the result dtype (float64 for integers), then divide by the count."""
+def _moment_sum(node: Any, args: tuple, kwargs: dict, ctx: Any) -> tuple | None:
+    """What mean and var share: a float result, the reduced axes, their element count and the
+    stored sum of ``x`` in the result dtype (as NumPy's _mean and _var start)."""
     x = args[0]
     dtype = np.dtype(node.meta.dtype)
     if (not isinstance(x, LoopValue) or not loop_dtype(x.dtype) or dtype.kind != "f"
             or kwargs.get("out_dtype") is not None or not ctx.supports_reduction("sum", dtype)):
         return None
-    kept, axes = _split_axes(x.shape, kwargs.get("axis"))
+    _, axes = _split_axes(x.shape, kwargs.get("axis"))
     count = 1
     for k in axes:
         count *= x.shape[k]
-    total = ctx.realize(reduction_value(x, axes, "sum", dtype))
+    return x, dtype, axes, count, ctx.realize(reduction_value(x, axes, "sum", dtype))
+
+
+def lower_mean(node: Any, args: tuple, kwargs: dict, ctx: Any) -> LoopValue | None:
+    """NumPy's mean: sum in the result dtype (float64 for integers), then divide by the count."""
+    found = _moment_sum(node, args, kwargs, ctx)
+    if found is None:
+        return None
+    x, dtype, axes, count, total = found
     load = total.loader()
     mean = Pointwise(total.shape, dtype,
                      lambda idx: ops().divide(load(idx), ops().constant(float(count), dtype),
@@ -363,31 +372,30 @@ def lower_mean(node: Any, args: tuple, kwargs: dict, ctx: Any) -> LoopValue | No
 def lower_var(node: Any, args: tuple, kwargs: dict, ctx: Any) -> LoopValue | None:
     """NumPy's _var: mean (keepdims), squared deviations summed, divided by max(n - ddof, 0);
     std takes the square root."""
-    x = args[0]
-    dtype = np.dtype(node.meta.dtype)
     ddof = kwargs.get("ddof", 0)
-    if (not isinstance(x, LoopValue) or not loop_dtype(x.dtype) or dtype.kind != "f"
-            or kwargs.get("out_dtype") is not None or not isinstance(ddof, int)
-            or not ctx.supports_reduction("sum", dtype)):
+    found = _moment_sum(node, args, kwargs, ctx) if isinstance(ddof, int) else None
+    if found is None:
         return None
-    kept, axes = _split_axes(x.shape, kwargs.get("axis"))
-    count = 1
-    for k in axes:
-        count *= x.shape[k]
-    total = ctx.realize(reduction_value(x, axes, "sum", dtype))
+    x, dtype, axes, count, total = found
     total_load = keepdims_view(total, x.shape, axes).loader()
     n = ops_constant_float(count, dtype)
     xload = x.loader()
     src = x.dtype
+    # NumPy subtracts the mean (in ``dtype``) from the array itself: in their promoted dtype
+    # (a float64 array with dtype='f4' deviates in float64), squares, then sums in ``dtype``.
+    dev_dtype = np.result_type(src, dtype)
+    if not loop_dtype(dev_dtype):
+        return None
 
     def deviation(full: tuple) -> Any:
         v = xload(full)
-        v = v if src == dtype else ops().cast(v, src, dtype)
+        v = v if src == dev_dtype else ops().cast(v, src, dev_dtype)
         mean = ops().divide(total_load(_keepdims_index(full, axes)), n(), dtype=dtype)
-        d = ops().subtract(v, mean, dtype=dtype)
-        return ops().multiply(d, d, dtype=dtype)
+        mean = mean if dtype == dev_dtype else ops().cast(mean, dtype, dev_dtype)
+        d = ops().subtract(v, mean, dtype=dev_dtype)
+        return ops().multiply(d, d, dtype=dev_dtype)
 
-    dev = Pointwise(tuple(x.shape), dtype, deviation)
+    dev = Pointwise(tuple(x.shape), dev_dtype, deviation)
     sq = ctx.realize(reduction_value(dev, axes, "sum", dtype))
     sq_load = sq.loader()
     denom = ops_constant_float(max(count - ddof, 0), dtype)

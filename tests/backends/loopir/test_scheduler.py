@@ -202,3 +202,20 @@ def test_a_dead_intermediate_buffer_is_reused_by_a_later_one():
     for backend in ("llvm", "loopir"):
         dynajit.reset()
         np.testing.assert_allclose(dynajit.compile(f, backend=backend)(x), f(x), rtol=1e-12)
+
+
+@pytest.mark.parametrize("backend", ["llvm", "loopir"])
+def test_var_deviates_in_the_promoted_dtype_as_numpy(backend):
+    """np.std(float64, dtype='f4'): NumPy subtracts the float32 mean from the float64 array in
+    float64, so one element with ddof=1 gives inf (0/0 would give nan)."""
+    def f(x):
+        return np.std(x, dtype="f4", ddof=1), np.var(x, dtype="f4")
+
+    x = np.array([1.2193020314990228])
+    dynajit.reset()
+    got = dynajit.compile(f, backend=backend)(x)
+    with np.errstate(all="ignore"):
+        expected = f(x)
+    for g, e in zip(got, expected, strict=True):
+        assert type(g) is type(e) and g.dtype == e.dtype
+        np.testing.assert_array_equal(g, e)
