@@ -11,10 +11,12 @@ from dynajit.errors import BackendNotFound
 
 Backend = Callable[[Any, list], Callable[..., Any]]
 _BACKENDS: dict[str, Backend] = {}
+_GPU_BACKENDS: set[str] = set()
 
 
-def register_backend(name: str, backend: Backend | None = None) -> Any:
+def register_backend(name: str, backend: Backend | None = None, *, gpu: bool = False) -> Any:
     """Register ``backend`` under ``name`` (also usable as ``@register_backend("name")``).
+    ``gpu=True`` says it takes GPU arrays (``__cuda_array_interface__``) as inputs.
 
     >>> @register_backend("noisy")
     ... def noisy(gm, example_inputs):
@@ -25,6 +27,8 @@ def register_backend(name: str, backend: Backend | None = None) -> Any:
         if not callable(fn):
             raise TypeError(f"backend {name!r} must be callable, got {type(fn).__name__}")
         _BACKENDS[name] = fn
+        if gpu:
+            _GPU_BACKENDS.add(name)
         return fn
 
     return deco(backend) if backend is not None else deco
@@ -39,6 +43,12 @@ def lookup_backend(backend: str | Backend) -> Backend:
     except KeyError:
         raise BackendNotFound(f"no backend named {backend!r}; available: "
                               f"{', '.join(list_backends())}") from None
+
+
+def takes_gpu_arrays(backend: str | Backend) -> bool:
+    """Whether a backend may be given GPU arrays: named GPU backends, and every backend
+    passed as a callable (it decides itself)."""
+    return callable(backend) or backend in _GPU_BACKENDS
 
 
 def list_backends() -> list[str]:

@@ -29,6 +29,7 @@ from dynajit.capture.values import (
 from dynajit.errors import Unsupported
 from dynajit.graph.graph import Graph, Node
 from dynajit.graph.meta import TensorMeta
+from dynajit.guards.runtime import is_device_array
 from dynajit.guards.source import (
     AttrSource,
     GlobalSource,
@@ -131,7 +132,7 @@ class TraceContext:
         mutable = isinstance(value, (list, dict)) or not isinstance(
             value, (*_CONSTANT_TYPES, np.ndarray, np.generic, tuple, type,
                     types.FunctionType, types.BuiltinFunctionType, types.ModuleType,
-                    np.ufunc)) and not is_numpy_callable(value)
+                    np.ufunc)) and not is_numpy_callable(value) and not is_device_array(value)
         if seen is not None and mutable:
             first_source, vt = seen
             if first_source is not None and source is not None and first_source != source:
@@ -151,6 +152,13 @@ class TraceContext:
                 raise input_dependent(f"{source}: arrays of dtype {value.dtype} are not "
                                       "supported")
             self.guard("array", source, value)
+            return self._input(value, source)
+        if is_device_array(value):
+            meta = TensorMeta.of(value)
+            if meta.dtype.kind not in "biufc":
+                raise input_dependent(f"{source}: GPU arrays of dtype {meta.dtype} are not "
+                                      "supported")
+            self.guard("device_array", source, value)
             return self._input(value, source)
         if isinstance(value, np.ndarray):
             raise input_dependent(f"{source}: ndarray subclass {type(value).__name__} is "
@@ -217,6 +225,10 @@ class TraceContext:
         if not written:
             return
         for (source, vt), value in zip(self.inputs, self.input_values):
+            if vt.node is not vt.original and is_device_array(value):
+                raise input_dependent(f"{source} is a GPU array and the function writes "
+                                      "into it (in-place writes into GPU inputs are not "
+                                      "supported yet)")
             if vt.node is not vt.original and not value.flags.writeable:
                 raise input_dependent(f"{source} is read-only and the function writes into "
                                       "it (eager code raises ValueError)")

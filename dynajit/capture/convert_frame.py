@@ -14,7 +14,7 @@ import warnings
 import weakref
 from typing import Any
 
-from dynajit.backends import lookup_backend
+from dynajit.backends import lookup_backend, takes_gpu_arrays
 from dynajit.capture.context import GraphBreak, TraceContext
 from dynajit.capture.output import OutputCode
 from dynajit.capture.tracer import InstructionTracer
@@ -24,6 +24,7 @@ from dynajit.errors import CompileError, Unsupported
 from dynajit.graph.codegen import GraphModule
 from dynajit.graph.passes import eliminate_common_subexpressions, eliminate_dead_code
 from dynajit.guards import ClosureSource, LocalSource, flat_arg_names
+from dynajit.guards.runtime import is_device_array
 from dynajit.trace import logs, structured
 from dynajit.trace.metrics import CompileMetrics
 
@@ -108,6 +109,13 @@ def trace(fn: types.FunctionType, flat_args: tuple, backend: Any,
     structured.artifact("dynajit_graph_code", lambda: gm.code)
     logs.log("graph_code", lambda: f"graph code of {_where(code)}:\n{gm.code}")
     example_inputs = list(ctx.input_values)
+    on_gpu = [str(source) for (source, _), value in zip(ctx.inputs, example_inputs)
+              if is_device_array(value)]
+    if on_gpu and not takes_gpu_arrays(backend):
+        raise CompileError(f"{_where(code)}: {', '.join(on_gpu)} "
+                           f"{'is a GPU array' if len(on_gpu) == 1 else 'are GPU arrays'} "
+                           f"and backend {backend!r} runs on the CPU; compile with "
+                           "backend='ptx', or pass NumPy arrays")
     metrics.start_phase("backend")
     try:
         # A graph with no op (e.g. a frame that breaks at its first line) is not compiled:

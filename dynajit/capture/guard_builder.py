@@ -8,6 +8,7 @@ import types
 from dynajit.capture.context import TraceContext
 from dynajit.guards import (
     ArrayGuard,
+    DeviceArrayGuard,
     DictKeysGuard,
     EqualsGuard,
     GuardSet,
@@ -29,6 +30,9 @@ def build_guards(ctx: TraceContext, fn: types.FunctionType) -> GuardSet:
             vt = ctx.tracker_of_source(source)
             writes = vt is not None and id(vt) in written
             guards.add(ArrayGuard.of(source, value, writeable=True if writes else None))
+            array_sources.append(source)
+        elif kind == "device_array":
+            guards.add(DeviceArrayGuard.of(source, value))
             array_sources.append(source)
         elif kind == "scalar":
             guards.add(ScalarGuard.of(source, value))

@@ -26,6 +26,12 @@ def device_info(ordinal: int = 0) -> DeviceInfo:
     return get_driver().device_info(ordinal)
 
 
+def empty_cache() -> int:
+    """Free the device memory that dropped arrays left in dynajit's caching pool; returns
+    the bytes freed."""
+    return get_driver().empty_cache()
+
+
 def synchronize() -> None:
     """Wait for all queued GPU work in dynajit's context."""
     get_driver().synchronize()
@@ -46,6 +52,7 @@ __all__ = [
     "clear_module_cache",
     "device_info",
     "empty",
+    "empty_cache",
     "from_host",
     "is_available",
     "launch",

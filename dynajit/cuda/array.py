@@ -19,13 +19,15 @@ _SUPPORTED_KINDS = "biufc"
 
 
 class _Allocation:
-    """A ``cuMemAlloc`` block, freed (through the driver that allocated it) when the last
-    array using it is collected."""
+    """A block of the driver's caching pool (``Driver.pool_alloc``), returned to the pool
+    when the last array using it is collected (``cuda.empty_cache()`` frees pooled
+    blocks)."""
 
     def __init__(self, driver: Driver, nbytes: int):
         self.nbytes = nbytes
-        self.ptr = driver.mem_alloc(nbytes)
-        self._finalizer = driver.finalizer(self, "mem_free", self.ptr)
+        block = driver.pool_alloc(nbytes)
+        self.ptr = block[0]
+        self._finalizer = driver.finalizer(self, "pool_free", block)
 
 
 class DeviceArray:

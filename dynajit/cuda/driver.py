@@ -12,6 +12,7 @@ import sys
 import threading
 import weakref
 from ctypes import POINTER, byref, c_char_p, c_float, c_int, c_size_t, c_uint, c_uint64, c_void_p
+from typing import Any
 
 from dynajit.cuda.errors import CudaUnavailable, DriverError
 
@@ -137,6 +138,9 @@ class Driver:
         self._lib = lib  # the functions above point into it: keep it loaded
         self._context: int | None = None
         self._context_lock = threading.Lock()
+        self._pool: dict[int, list[int]] = {}
+        self._pooled = 0
+        self._pool_lock = threading.Lock()
         code = self._fn["cuInit"](0)
         if code != 0:
             raise CudaUnavailable(
@@ -261,6 +265,53 @@ class Driver:
         self.ensure_context()
         self.call("cuMemFree_v2", ptr)
 
+    # The caching pool. cuMemFree waits for the whole device and cuMemAlloc costs tens of
+    # microseconds, so a compiled call that allocated and freed its outputs would stall on
+    # every call (PyTorch and CuPy keep caching allocators for the same reason). Freed blocks
+    # are kept by size class and handed out again; every kernel and copy of dynajit is
+    # queued on the legacy default stream, so a block reused there is ordered after all
+    # earlier work on it. Arrays used on other streams must be synchronized by their user
+    # before they are dropped (docs/gpu.md).
+
+    def pool_alloc(self, nbytes: int) -> tuple[int, int]:
+        """``(ptr, size)``: a block of ``size >= nbytes`` bytes, from the pool when one of its
+        size class is free, else new (emptying the pool and retrying once when the device
+        is out of memory)."""
+        size = _size_class(nbytes)
+        with self._pool_lock:
+            free = self._pool.get(size)
+            if free:
+                self._pooled -= size
+                return free.pop(), size
+        try:
+            return self.mem_alloc(size), size
+        except DriverError as e:
+            if e.code != _OUT_OF_MEMORY or not self._pooled:
+                raise
+        self.empty_cache()
+        return self.mem_alloc(size), size
+
+    def pool_free(self, block: tuple[int, int]) -> None:
+        """Return a ``pool_alloc`` block to the pool."""
+        ptr, size = block
+        with self._pool_lock:
+            self._pool.setdefault(size, []).append(ptr)
+            self._pooled += size
+
+    def empty_cache(self) -> int:
+        """Free every pooled block (``cuMemFree``); returns the bytes released."""
+        with self._pool_lock:
+            blocks = [(p, size) for size, ptrs in self._pool.items() for p in ptrs]
+            self._pool.clear()
+            self._pooled = 0
+        for ptr, _ in blocks:
+            self.mem_free(ptr)
+        return sum(size for _, size in blocks)
+
+    def pooled_bytes(self) -> int:
+        """Bytes held in the pool for reuse (allocated on the device, used by no array)."""
+        return self._pooled
+
     def memcpy_htod(self, dst: int, src: int, nbytes: int, stream: int | None = None) -> None:
         """Host address ``src`` to device pointer ``dst``; synchronous unless a stream is
         given (pageable host memory makes even the async form wait for the copy)."""
@@ -373,7 +424,7 @@ class Driver:
                               self.error_string(code), f"kernel {name!r}, grid {grid}, "
                               f"block {block}, {shared} bytes shared")
 
-    def finalizer(self, owner: object, release: str, handle: int) -> weakref.finalize:
+    def finalizer(self, owner: object, release: str, handle: Any) -> weakref.finalize:
         """Call ``release(handle)`` (a method name of this class) when ``owner`` is
         collected. Errors are swallowed (a finalizer cannot raise), and nothing runs at
         interpreter exit, where the driver may already be tearing the context down."""
@@ -382,7 +433,17 @@ class Driver:
         return fin
 
 
-def _release_quietly(driver: Driver, release: str, handle: int) -> None:
+_OUT_OF_MEMORY = 2  # CUDA_ERROR_OUT_OF_MEMORY
+
+
+def _size_class(nbytes: int) -> int:
+    """Pool size classes: multiples of 512 bytes up to 1 MiB, of 2 MiB above (at most
+    one class's step is wasted per block)."""
+    step = 512 if nbytes <= 1 << 20 else 2 << 20
+    return max(step, -(-nbytes // step) * step)
+
+
+def _release_quietly(driver: Driver, release: str, handle: Any) -> None:
     try:
         getattr(driver, release)(handle)
     except Exception:  # noqa: BLE001 -- nowhere to report it from a finalizer

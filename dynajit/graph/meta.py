@@ -78,6 +78,9 @@ class TensorMeta:
             return TensorMeta(value.shape, value.dtype)
         if isinstance(value, np.generic):
             return TensorMeta((), value.dtype, scalar=True)
+        iface = getattr(value, "__cuda_array_interface__", None)
+        if iface is not None:  # a GPU array (CuPy, PyTorch, dynajit.cuda.DeviceArray)
+            return TensorMeta(tuple(iface["shape"]), np.dtype(iface["typestr"]))
         raise TypeError(f"expected an ndarray or NumPy scalar, got {type(value).__name__}")
 
 

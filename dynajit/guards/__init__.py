@@ -8,6 +8,7 @@ explains failures for the recompile log. See docs/guards.md."""
 from dynajit.guards.guardset import GuardSet, builtins_of, flat_arg_names
 from dynajit.guards.kinds import (
     ArrayGuard,
+    DeviceArrayGuard,
     DictKeysGuard,
     EqualsGuard,
     Guard,
@@ -33,6 +34,7 @@ __all__ = [
     "C_CONTIGUOUS",
     "UNALIGNED",
     "ArrayGuard",
+    "DeviceArrayGuard",
     "AttrSource",
     "ClosureSource",
     "DictKeysGuard",

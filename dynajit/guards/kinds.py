@@ -199,6 +199,59 @@ class ArrayGuard(Guard):
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
+class DeviceArrayGuard(Guard):
+    """The value is a GPU array of exactly this type whose ``__cuda_array_interface__``
+    gives this typestr, shape and strides (``runtime.device_layout``). Its device pointer is
+    not guarded: it is a graph input.
+
+    Example: a CuPy ``float32`` array of shape (4, 8) passes ``DeviceArrayGuard(
+    LocalSource("x"), cupy.ndarray, "<f4", (4, 8), None)``."""
+
+    source: Source
+    type_: type
+    typestr: str
+    shape: tuple[int, ...]
+    strides: tuple[int, ...] | None
+
+    kind: ClassVar[str] = "DEVICE"
+
+    @classmethod
+    def of(cls, source: Source, value: Any) -> DeviceArrayGuard:
+        return cls(source, type(value), *runtime.device_layout(value))
+
+    def key(self) -> tuple:
+        return (self.source, id(self.type_), self.typestr, self.shape, self.strides)
+
+    def emit(self, em: Emitter) -> str:
+        t = em.const(self.type_, _hint(self.type_.__name__))
+        layout = em.const(runtime.device_layout, "device_layout")
+        want = (self.typestr, self.shape, self.strides)
+        return (f"{em.const(type, 'type')}({em.value(self.source)}) is {t} and "
+                f"{layout}({em.value(self.source)}) == {want!r}")
+
+    def reasons(self, value: Any) -> list[str]:
+        s = self.source
+        if type(value) is not self.type_:
+            return [f"type({s}): expected {type_name(self.type_, type(value))}, "
+                    f"got {type_name(type(value), self.type_)}"]
+        typestr, shape, strides = runtime.device_layout(value)
+        out = []
+        if typestr != self.typestr:
+            out.append(f"{s}.dtype: expected {np.dtype(self.typestr)}, got {np.dtype(typestr)}")
+        if shape != self.shape:
+            out.append(f"{s}.shape: expected {self.shape}, got {shape}")
+        if strides != self.strides:
+            out.append(f"{s}.strides: expected {self.strides or 'C-contiguous'}, "
+                       f"got {strides or 'C-contiguous'}")
+        return out
+
+    def describe(self) -> str:
+        layout = "C-contiguous" if self.strides is None else f"byte strides {self.strides}"
+        return (f"{self.source}: {self.type_.__name__} {np.dtype(self.typestr)} "
+                f"{self.shape} {layout}")
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
 class ScalarGuard(Guard):
     """The value is a NumPy scalar of exactly this dtype's scalar type (and, for parametric
     dtypes such as ``datetime64[s]`` or ``S5``, this dtype). Its value is not guarded: it is

@@ -29,6 +29,23 @@ StridesClass = str | tuple[int, ...]
 _may_share_memory = np.may_share_memory  # bounds only: max_work defaults to MAY_SHARE_BOUNDS
 
 
+def is_device_array(value: Any) -> bool:
+    """A GPU array from another library or dynajit's own: anything but an ndarray that
+    exposes ``__cuda_array_interface__`` (CuPy arrays, PyTorch CUDA tensors,
+    ``dynajit.cuda.DeviceArray``)."""
+    # hasattr on the value: PyTorch's CPU tensors raise AttributeError for it
+    return type(value) is not np.ndarray and hasattr(value, "__cuda_array_interface__")
+
+
+def device_layout(value: Any) -> tuple[str, tuple[int, ...], tuple[int, ...] | None]:
+    """What a guard fixes of a device array: ``(typestr, shape, strides)`` read off its
+    ``__cuda_array_interface__`` (strides None when C-contiguous, as the interface says)."""
+    iface = value.__cuda_array_interface__
+    strides = iface.get("strides")
+    return (iface["typestr"], tuple(iface["shape"]),
+            None if strides is None else tuple(strides))
+
+
 def strides_class(array: np.ndarray) -> StridesClass:
     """The layout class a guard fixes for ``array`` (whose shape and dtype it also fixes):
 

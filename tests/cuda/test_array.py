@@ -212,7 +212,26 @@ def test_owned_memory_is_freed_and_borrowed_memory_is_not(fake_cuda):
     # the borrowed array keeps the exporter (and so the allocation) alive
     assert fake_cuda.live(ALLOCATIONS) == before + 1
     del borrowed
+    # the block went back to the caching pool; empty_cache frees it
+    assert fake_cuda.live(ALLOCATIONS) == before + 1
+    assert cuda.empty_cache() >= 16 * 16 * 4
     assert fake_cuda.live(ALLOCATIONS) == before
+
+
+def test_freed_blocks_are_reused_by_size_class_without_a_new_allocation(fake_cuda):
+    cuda.empty_cache()
+    before = fake_cuda.live(ALLOCATIONS)
+    a = cuda.empty(1000, np.float32)
+    ptr = a.ptr
+    del a
+    b = cuda.empty(1001, np.float32)  # same 512-byte class (4004 bytes -> 4096)
+    assert b.ptr == ptr and fake_cuda.live(ALLOCATIONS) == before + 1
+    c = cuda.empty(3000, np.float32)  # another class: a new block
+    assert c.ptr != ptr and fake_cuda.live(ALLOCATIONS) == before + 2
+    del b, c
+    assert cuda.get_driver().pooled_bytes() >= 4096 + 12288
+    cuda.empty_cache()
+    assert fake_cuda.live(ALLOCATIONS) == before and cuda.get_driver().pooled_bytes() == 0
 
 
 def test_empty_arrays_allocate_nothing(fake_cuda):

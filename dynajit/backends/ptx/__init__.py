@@ -38,7 +38,7 @@ class PTXTarget(Target):
         return kind in REDUCTION_KINDS and loop_dtype(dtype)
 
 
-@register_backend("ptx")
+@register_backend("ptx", gpu=True)
 def ptx_backend(graph_module: Any, example_inputs: list) -> Any:
     """Compile a graph to fused GPU kernels (see the module docstring)."""
     from dynajit.backends.ptx.runtime import PTXGraph, stand_in
@@ -49,7 +49,7 @@ def ptx_backend(graph_module: Any, example_inputs: list) -> Any:
     sched = schedule(graph_module.graph, examples, PTXTarget())
     structured.artifact("dynajit_schedule", lambda: describe(sched))
     structured.record("dynajit_schedule_decisions", payload=lambda: sched.decisions)
-    return PTXGraph(sched, example_inputs).run
+    return PTXGraph(sched, example_inputs, graph_module.forward).run
 
 
 __all__ = [

@@ -78,12 +78,16 @@ class PTXKernelSource:
     buffers: list[str]
     total: int
     blocks: int = 1  # phase 0's grid for "full" (the partials' count)
+    # sin/cos/tan may meet an argument past their range: then the kernel sets the int64
+    # after ``params`` to nonzero and the result must be recomputed exactly (on the host)
+    range_checked: bool = False
 
 
 class PTXKernelBuilder(LLVMKernelBuilder):
     """Builds one kernel's NVPTX module (see the module docstring for the launch shapes)."""
 
-    # No C library on the GPU: sin/cos/tan keep the polynomials' documented range there.
+    # No C library on the GPU: a sin/cos/tan argument past the polynomials' reduction range
+    # sets a flag word (after the parameters) and the runtime recomputes the call on the host.
     EXACT_MATH_FALLBACK = False
 
     def __init__(self, kernel: Kernel, full_blocks: int = 1):
@@ -118,6 +122,9 @@ class PTXKernelBuilder(LLVMKernelBuilder):
         self.entry_builder = ir.IRBuilder(self.entry)
         first = fn.append_basic_block("body")
         self.builder = ir.IRBuilder(first)
+        # An i32 OR over this thread's elements (as on the CPU), published once at the end.
+        self.range_flag = self.entry_builder.alloca(I32)
+        self.entry_builder.store(ir.Constant(I32, 0), self.range_flag)
         if self.shape == "flat":
             total = _prod(self.outer)
             self._grid_stride(self._global_thread(), self._grid_threads(), total, "i",
@@ -129,10 +136,17 @@ class PTXKernelBuilder(LLVMKernelBuilder):
         else:
             total = _prod(self.kernel.stages[0].inner)
             self._full_reduction(fn.args[-2], fn.args[-1])
+        if self.range_flag_used:
+            b = self.builder
+            with b.if_then(b.icmp_unsigned("!=", b.load(self.range_flag, typ=I32),
+                                           ir.Constant(I32, 0)), likely=False):
+                slot = b.gep(self.param_ptr, [ir.Constant(I64, len(self.params))],
+                             inbounds=True, source_etype=I64)
+                b.atomic_rmw("or", slot, ir.Constant(I64, 1), "monotonic")
         self.builder.ret_void()
         self.entry_builder.branch(first)
         return PTXKernelSource(str(self.module), self.shape, self.params, self.buffers, total,
-                               self.full_blocks)
+                               self.full_blocks, self.range_flag_used)
 
     # ---------------------------------------------------------------------------- threads
     def _special(self, name: str) -> ir.Value:

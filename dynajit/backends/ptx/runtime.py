@@ -66,6 +66,9 @@ class _Launch:
         structured.artifact("dynajit_ptx", lambda: self.ptx)
         self.function = cuda.load_module(self.ptx).function(ENTRY)
         self.params = cuda.from_host(np.array(source.params + [0], np.int64))
+        # the int64 after the parameters: nonzero once sin/cos/tan met a huge argument
+        self.range_flag = cuda.DeviceArray((1,), np.int64, self.params.ptr + 8 * len(
+            source.params), owner=self.params) if source.range_checked else None
         self.buffers = source.buffers
         per_sm = ROW_BLOCKS_PER_SM if source.shape == "rows" else FLAT_BLOCKS_PER_SM
         unit = 1 if source.shape == "rows" else BLOCK
@@ -85,9 +88,12 @@ class _Launch:
 
 
 class PTXGraph:
-    """The compiled form of one schedule; ``run(*inputs)`` is the backend's callable."""
+    """The compiled form of one schedule; ``run(*inputs)`` is the backend's callable.
+    ``eager`` (the graph's NumPy form) recomputes a call whose sin/cos/tan met an argument
+    past the polynomials' range, which the GPU has no exact function for."""
 
-    def __init__(self, sched: Schedule, example_inputs: list):
+    def __init__(self, sched: Schedule, example_inputs: list, eager: Any):
+        self.eager = eager
         info = cuda.device_info()  # CudaUnavailable when there is no driver or GPU
         arch = arch_of(info)
         self.sched = sched
@@ -101,14 +107,16 @@ class PTXGraph:
                 self.launches[k] = _Launch(step, info, arch)
             elif isinstance(step, CallStep) and step.label == "constant" and not step.args:
                 value = step.fn()
-                dev = cuda.from_host(np.ascontiguousarray(value)) if isinstance(
+                dev = cuda.from_host(np.asarray(value, order="C")) if isinstance(
                     value, (np.ndarray, np.generic)) else None
                 self.constants[step.var] = (value, dev)
+        self.range_flags = [launch.range_flag for launch in self.launches.values()
+                            if launch.range_flag is not None]
 
     # ---------------------------------------------------------------------------- moving
     def _input(self, x: Any, layout: Any) -> tuple[Any, bool]:
         if isinstance(x, np.ndarray):
-            return cuda.from_host(np.ascontiguousarray(x)), False
+            return cuda.from_host(np.asarray(x, order="C")), False
         if hasattr(x, "__cuda_array_interface__"):
             d = cuda.as_device(x)
             if layout is not None and d.strides != layout and d.size > 1:
@@ -128,7 +136,7 @@ class PTXGraph:
             return self.constants[name][1]
         v = env[name]
         if not isinstance(v, cuda.DeviceArray):
-            v = cuda.from_host(np.ascontiguousarray(v))
+            v = cuda.from_host(np.asarray(v, order="C"))
             env[name] = v
         return v
 
@@ -168,6 +176,9 @@ class PTXGraph:
                 kwargs = self._resolve_host(step.kwargs, env)
                 env[step.var] = step.fn(*args, **kwargs)
 
+        if self.range_flags and self._range_exceeded():
+            return self._recompute_on_host(inputs, on_device)
+
         def out(v: Any) -> Any:
             if not isinstance(v, Var):
                 return v
@@ -176,9 +187,29 @@ class PTXGraph:
                 return np.asarray(self._host(value))[()]
             if on_device:
                 if isinstance(value, (np.ndarray, np.generic)):
-                    return cuda.from_host(np.ascontiguousarray(value))
+                    return cuda.from_host(np.asarray(value, order="C"))
                 return value
             return self._host(value)
 
         outs = self.sched.outputs
         return tuple(out(v) for v in outs) if isinstance(outs, tuple) else out(outs)
+
+    def _range_exceeded(self) -> bool:
+        """Read (and clear) the kernels' range flags; this waits for the kernels."""
+        hit = False
+        for flag in self.range_flags:
+            if flag.to_host()[0]:
+                flag.copy_from_host(np.zeros(1, np.int64))
+                hit = True
+        return hit
+
+    def _recompute_on_host(self, inputs: tuple, on_device: bool) -> Any:
+        result = self.eager(*[self._host(cuda.as_device(x)) if hasattr(
+            x, "__cuda_array_interface__") else x for x in inputs])
+
+        def back(v: Any) -> Any:
+            if on_device and isinstance(v, np.ndarray):
+                return cuda.from_host(v)
+            return v
+
+        return tuple(back(v) for v in result) if isinstance(result, tuple) else back(result)

@@ -126,3 +126,19 @@ def test_launch_shape_follows_the_kernel_structure():
     assert full.shape == "full" and full.blocks == 7 and 7 in full.params
     flat = build_kernel(kernels["sin_cos_4"][0])
     assert flat.shape == "flat" and flat.total == 5000
+
+
+def test_sin_cos_kernels_flag_arguments_past_the_polynomial_range():
+    # No C library on the GPU: a kernel with sin/cos/tan ORs a flag word after its
+    # parameters when an argument is past mathlib.REDUCTION_LIMIT; the runtime then
+    # recomputes the call on the host. Kernels without them carry no flag.
+    flagged = build_kernel(ptx_programs.program_kernels("sin_cos_4")[0])
+    assert flagged.range_checked and "atomicrmw or" in flagged.ir_text
+    plain = build_kernel(ptx_programs.program_kernels("bench:softmax:float32")[0])
+    assert not plain.range_checked and "atomicrmw" not in plain.ir_text
+
+
+@needs_ptxas
+def test_the_range_flag_is_one_global_atomic_or():
+    ptx = ptx_programs.ptx_of("sm_90", ["sin_cos_4"])["sin_cos_4"][0][2]
+    assert len(re.findall(r"\batom\.global\.or\.b64", ptx)) == 1
