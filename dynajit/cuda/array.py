@@ -4,6 +4,7 @@ v3 both ways. ``as_device`` is how any input becomes one."""
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -84,16 +85,22 @@ class DeviceArray:
     def nbytes(self) -> int:
         return self.size * self.dtype.itemsize
 
-    @property
+    @functools.cached_property
     def is_c_contiguous(self) -> bool:
         """Whether the elements are dense in row-major order (dimensions of length one may
-        have any stride, as in NumPy)."""
+        have any stride, as in NumPy). Shape and strides never change: computed once."""
         if self.size == 0:
             return True
         return all(stride == expected
                    for n, stride, expected in zip(self.shape, self.strides,
                                                   c_strides(self.shape, self.itemsize))
                    if n != 1)
+
+    @functools.cached_property
+    def cuda_layout(self) -> tuple[str, tuple[int, ...], tuple[int, ...] | None]:
+        """``(typestr, shape, strides or None)`` of the interface, computed once: what a
+        DEVICE guard compares on every call (``dynajit.guards.runtime.device_layout``)."""
+        return (self.dtype.str, self.shape, None if self.is_c_contiguous else self.strides)
 
     @property
     def owns_memory(self) -> bool:

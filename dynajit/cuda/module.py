@@ -152,6 +152,43 @@ def launch(fn: Function, grid: int | Sequence[int], block: int | Sequence[int],
     del keep_alive
 
 
+class PreparedLaunch:
+    """A kernel launch whose arguments are all 64-bit integers or device pointers (what
+    dynajit's generated kernels take), with its argument block built once: each call
+    stores the values and calls ``cuLaunchKernel`` on the legacy default stream, with no
+    per-argument packing. ``launch`` is the general form.
+
+    >>> run = PreparedLaunch(fn, grid=264, block=256)
+    >>> run([x.ptr, y.ptr, n])
+    """
+
+    def __init__(self, fn: Function, grid: int | Sequence[int], block: int | Sequence[int],
+                 shared: int = 0):
+        wrong = [p for p in fn.params if p.kind == "f" or p.size != 8]
+        if wrong:
+            raise CudaError(f"PreparedLaunch needs 64-bit integer or pointer parameters; "
+                            f"kernel {fn.name!r} has {', '.join(map(str, wrong))}")
+        self.fn = fn
+        self.grid, self.block, self.shared = _dims("grid", grid), _dims("block", block), shared
+        n = len(fn.params)
+        self.values = (ctypes.c_uint64 * max(n, 1))()
+        base = ctypes.addressof(self.values)
+        self.pointers = (ctypes.c_void_p * max(n, 1))(*(base + 8 * i for i in range(n)))
+        self.count = n
+        self.lock = threading.Lock()  # one argument block: launches from threads take turns
+
+    def __call__(self, values: Sequence[int]) -> None:
+        if len(values) != self.count:
+            raise ArrayInterfaceError(f"kernel {self.fn.name!r} takes {self.count} "
+                                      f"arguments, got {len(values)}")
+        driver = self.fn.module.driver
+        with self.lock:
+            for i, v in enumerate(values):
+                self.values[i] = v & 0xFFFF_FFFF_FFFF_FFFF
+            driver.launch_kernel(self.fn.handle, self.grid, self.block, self.shared, None,
+                                 self.pointers, self.fn.name)
+
+
 def _dims(what: str, value: int | Sequence[int]) -> tuple[int, int, int]:
     if type(value) is int and 0 < value < 2**31:  # the common case, checked cheaply
         return (value, 1, 1)

@@ -39,7 +39,11 @@ def is_device_array(value: Any) -> bool:
 
 def device_layout(value: Any) -> tuple[str, tuple[int, ...], tuple[int, ...] | None]:
     """What a guard fixes of a device array: ``(typestr, shape, strides)`` read off its
-    ``__cuda_array_interface__`` (strides None when C-contiguous, as the interface says)."""
+    ``__cuda_array_interface__`` (strides None when C-contiguous, as the interface says);
+    ``dynajit.cuda.DeviceArray`` keeps it precomputed as ``cuda_layout``."""
+    layout = getattr(value, "cuda_layout", None)
+    if layout is not None:
+        return layout
     iface = value.__cuda_array_interface__
     strides = iface.get("strides")
     return (iface["typestr"], tuple(iface["shape"]),

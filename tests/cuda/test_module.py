@@ -183,3 +183,15 @@ def test_driver_launch_failure_names_kernel_and_configuration(fake_cuda):
         "grid (2, 1, 1), block (2048, 1, 1), 0 bytes shared")
     with pytest.raises(cuda.CudaError, match="shared memory"):
         cuda.launch(fn, 1, 1, (), shared=-1)
+
+
+def test_prepared_launch_reaches_the_driver_and_refuses_non_64_bit_parameters(fake_cuda):
+    from dynajit.cuda.module import PreparedLaunch
+
+    run = PreparedLaunch(cuda.load_module(KERNELS_PTX).function("bare"), (5, 2), 128)
+    run([])
+    assert fake_cuda.last_launch() == ((5, 2, 1), (128, 1, 1), 0, None)
+    with pytest.raises(cuda.ArrayInterfaceError, match="takes 0 arguments, got 1"):
+        run([1])
+    with pytest.raises(cuda.CudaError, match=r"64-bit integer or pointer parameters.*f32"):
+        PreparedLaunch(cuda.load_module(KERNELS_PTX).function("saxpy"), 1, 32)

@@ -34,6 +34,11 @@ TRIPLE = "nvptx64-nvidia-cuda"
 DATA_LAYOUT = "e-p6:32:32-i64:64-i128:128-i256:256-v16:16-v32:32-n16:32:64"
 ENTRY = "dynajit_kernel"
 BLOCK = 256  # threads per block in every launch shape
+# Bodies per trip of the grid-stride loops over one-dimensional spaces (independent loads
+# in flight per warp): more for flat and full kernels, fewer in row kernels, whose several
+# loops would otherwise hold too many registers (ptxas: layernorm 40 -> 103 at 4).
+UNROLL_FLAT = 4
+UNROLL_ROWS = 2
 WARPS = BLOCK // 32
 # Rows shorter than this (largest stage) are run one row per thread instead of per block.
 ROW_BLOCK_MIN = 32
@@ -127,12 +132,16 @@ class PTXKernelBuilder(LLVMKernelBuilder):
         self.entry_builder.store(ir.Constant(I32, 0), self.range_flag)
         if self.shape == "flat":
             total = _prod(self.outer)
+            # spaces of several dimensions are not unrolled: their index division and
+            # 64-bit addresses per copy cost too many registers (stencil: 40 -> 128 at 2)
             self._grid_stride(self._global_thread(), self._grid_threads(), total, "i",
-                              lambda i: self._flat_body(i))
+                              lambda i: self._flat_body(i),
+                              unroll=self._unroll(UNROLL_FLAT) if len(self.outer) == 1
+                              and not any(st.inner for st in self.kernel.stages) else 1)
         elif self.shape == "rows":
             total = _prod(self.kernel.outer)
             self._grid_stride(self._special("ctaid.x"), self._special("nctaid.x"), total,
-                              "row", self._row_body)
+                              "row", self._row_body, unroll=1)
         else:
             total = _prod(self.kernel.stages[0].inner)
             self._full_reduction(fn.args[-2], fn.args[-1])
@@ -167,9 +176,33 @@ class PTXKernelBuilder(LLVMKernelBuilder):
         return self.entry_builder.mul(self._special("ntid.x"), self._special("nctaid.x"))
 
     def _grid_stride(self, lo: ir.Value, step: ir.Value, total: int, var: str,
-                     body: Any) -> None:
-        """``for i in range(lo, total, step): body(i)``; ``total`` is a parameter."""
-        self._loop(lo, self.param(total), var, lambda: body(self.vars[var]), step=step)
+                     body: Any, unroll: int = 1) -> None:
+        """``for i in range(lo, total, step): body(i)``; ``total`` is a parameter. The
+        main loop runs ``unroll`` bodies per trip (all in range), a tail loop the rest:
+        a warp then has ``unroll`` independent loads in flight instead of one, which
+        memory-bound kernels need to approach the device's bandwidth."""
+        hi = self.param(total)
+        if unroll > 1:
+            b = self.entry_builder
+            span = b.mul(step, ir.Constant(I64, unroll - 1))
+            last = b.sub(hi, span)  # i + span < hi <=> i < hi - span (signed; may be < 0)
+            wide = b.mul(step, ir.Constant(I64, unroll))
+
+            def unrolled() -> None:
+                i = self.vars[var]
+                for k in range(unroll):
+                    body(i if k == 0 else self.builder.add(
+                        i, self.entry_builder.mul(step, ir.Constant(I64, k))))
+
+            self._loop(lo, last, var, unrolled, step=wide)
+            lo = self.vars[var]  # where the main loop stopped (the header's phi)
+        self._loop(lo, hi, var, lambda: body(self.vars[var]), step=step)
+
+    def _unroll(self, base: int) -> int:
+        """No unrolling when the kernel computes in 64-bit values: twice the registers per
+        value (ptxas: float64 GELU 40 -> 66 registers at 2) and compute-bound anyway."""
+        wide = any(np.dtype(st.out.dtype).itemsize > 4 for st in self.kernel.stages)
+        return 1 if wide else base
 
     def _unflatten(self, flat: ir.Value, sizes: tuple[int, ...], prefix: str) -> None:
         """Set ``prefix0..`` to the C-order coordinates of ``flat`` in ``sizes``. Division
@@ -214,18 +247,21 @@ class PTXKernelBuilder(LLVMKernelBuilder):
             self._store(stage.out.name, stage.out.index(idx + ridx), v, stage.out.dtype)
 
         self._grid_stride(self._special("tid.x"), self._special("ntid.x"),
-                          _prod(stage.inner), "j", body)
+                          _prod(stage.inner), "j", body,
+                          unroll=self._unroll(UNROLL_ROWS) if len(stage.inner) == 1 else 1)
 
     def _block_reduction(self, stage: Stage) -> None:
         value = stage.value
-        acc = self._thread_partial(stage, self._special("tid.x"), self._special("ntid.x"))
+        acc = self._thread_partial(stage, self._special("tid.x"), self._special("ntid.x"),
+                                   self._unroll(UNROLL_ROWS))
         parts = self._block_combine(value.kind, value.dtype, value.src_dtype, acc)
         result = parts[1] if value.kind in ("argmax", "argmin") else parts[0]
         idx = loop_vars("x", len(self.kernel.outer))
         self._store_by_thread0(stage, stage.out.index(idx), result)
         self.forward[stage.out.name] = result
 
-    def _thread_partial(self, stage: Stage, lo: ir.Value, step: ir.Value) -> dict:
+    def _thread_partial(self, stage: Stage, lo: ir.Value, step: ir.Value,
+                        unroll: int) -> dict:
         value = stage.value
         acc = self.scalar.reduction_start(value.kind, value.dtype, value.src_dtype)
         idx = loop_vars("x", len(self.kernel.outer))
@@ -237,7 +273,8 @@ class PTXKernelBuilder(LLVMKernelBuilder):
                 v = value.body(idx, ridx)
             self.scalar.reduction_step(acc, v, j)
 
-        self._grid_stride(lo, step, _prod(stage.inner), "j", body)
+        self._grid_stride(lo, step, _prod(stage.inner), "j", body,
+                          unroll=unroll if len(stage.inner) == 1 else 1)
         return acc
 
     def _store_by_thread0(self, stage: Stage, index: Any, result: ir.Value) -> None:
@@ -409,7 +446,8 @@ class PTXKernelBuilder(LLVMKernelBuilder):
         first = b.icmp_unsigned("==", phase, ir.Constant(I64, 0))
         with b.if_else(first) as (then, otherwise):
             with then:
-                acc = self._thread_partial(stage, self._global_thread(), self._grid_threads())
+                acc = self._thread_partial(stage, self._global_thread(), self._grid_threads(),
+                                           self._unroll(UNROLL_FLAT))
                 parts = self._block_combine(kind, value.dtype, value.src_dtype, acc)
                 with b.if_then(b.icmp_unsigned("==", self._special("tid.x"),
                                                ir.Constant(I64, 0))):

@@ -19,6 +19,7 @@ import numpy as np
 from dynajit import cuda
 from dynajit.backends.loopir.scheduler import AllocStep, CallStep, KernelStep, Schedule, Var
 from dynajit.backends.ptx.codegen import BLOCK, ENTRY, build_kernel, compile_ptx
+from dynajit.cuda.module import PreparedLaunch
 from dynajit.errors import CompileError
 from dynajit.trace import structured
 
@@ -65,6 +66,7 @@ class _Launch:
         self.ptx = compile_ptx(source.ir_text, arch)
         structured.artifact("dynajit_ptx", lambda: self.ptx)
         self.function = cuda.load_module(self.ptx).function(ENTRY)
+        self.fixed = []  # the arguments after the buffers: parameter array (, scratch, phase)
         self.params = cuda.from_host(np.array(source.params + [0], np.int64))
         # the int64 after the parameters: nonzero once sin/cos/tan met a huge argument
         self.range_flag = cuda.DeviceArray((1,), np.int64, self.params.ptr + 8 * len(
@@ -77,14 +79,20 @@ class _Launch:
         if source.shape == "full":
             self.grid = source.blocks
             self.scratch = cuda.empty((3 * source.blocks,), np.int64)
+            self.phases = (PreparedLaunch(self.function, self.grid, BLOCK),
+                           PreparedLaunch(self.function, 1, BLOCK))
+            self.fixed = [self.params.ptr, self.scratch.ptr]
+        else:
+            self.run = PreparedLaunch(self.function, self.grid, BLOCK)
+            self.fixed = [self.params.ptr]
 
     def __call__(self, arrays: list[Any]) -> None:
-        args = arrays + [self.params]
+        args = [a.ptr for a in arrays] + self.fixed
         if self.scratch is not None:
-            cuda.launch(self.function, self.grid, BLOCK, args + [self.scratch, 0])
-            cuda.launch(self.function, 1, BLOCK, args + [self.scratch, 1])
+            self.phases[0](args + [0])
+            self.phases[1](args + [1])
         elif self.source.total:
-            cuda.launch(self.function, self.grid, BLOCK, args)
+            self.run(args)
 
 
 class PTXGraph:
