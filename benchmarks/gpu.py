@@ -192,6 +192,43 @@ def profile_calls(name: str, dtype: str, cuda: Any) -> None:
     pstats.Stats(prof).sort_stats("tottime").print_stats(18)
 
 
+def tune(settings: list[str], sizes: list[float], dtype: str, workloads: list[str], cuda: Any,
+         bw: float, repeat: int) -> list[dict]:
+    """Device time of dynajit's kernels under each value of code-generation constants of
+    ``dynajit.backends.ptx.codegen`` (``--tune UNROLL_FLAT=1,2,4``): how the defaults were
+    chosen, rerun on the GPU at hand."""
+    import itertools
+
+    import dynajit
+    from dynajit.backends.ptx import codegen
+
+    names = [item.split("=")[0] for item in settings]
+    choices = [[int(v) for v in item.split("=")[1].split(",")] for item in settings]
+    saved = {n: getattr(codegen, n) for n in names}
+    rows = []
+    try:
+        for combo in itertools.product(*choices):
+            for n, v in zip(names, combo):
+                setattr(codegen, n, v)
+            label = " ".join(f"{n}={v}" for n, v in zip(names, combo))
+            for size in sizes:
+                for name in workloads:
+                    w = WORKLOADS[name]
+                    dev = [cuda.from_host(a) for a in w.inputs(int(size), dtype)]
+                    dynajit.reset()
+                    compiled = dynajit.compile(w.fn, backend="ptx")
+                    t = _gpu_time(lambda c=compiled, d=dev: c(*d), cuda, repeat)
+                    nbytes = sum(a.nbytes for a in dev) + dev[0].nbytes
+                    rows.append({"setting": label, "workload": name, "size": size,
+                                 "gpu_s": t, "fraction_of_copy": nbytes / t / bw})
+                    print(f"tune {label:<32}{name:<12}{size:>8.0e}{t * 1e3:>9.3f}ms"
+                          f"{nbytes / t / bw:>6.0%}")
+    finally:
+        for n, v in saved.items():
+            setattr(codegen, n, v)
+    return rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", nargs="+", type=float, default=[1e7, 1e8])
@@ -200,6 +237,8 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--no-tests", action="store_true")
     parser.add_argument("--json", default="gpu-results.json")
+    parser.add_argument("--tune", nargs="+", metavar="NAME=V1,V2",
+                        help="only time dynajit under values of ptx codegen constants")
     parser.add_argument("--profile", metavar="WORKLOAD",
                         help="also profile 500 host-side calls of this workload at 1e5")
     args = parser.parse_args()
@@ -217,6 +256,11 @@ def main() -> int:
     bw = copy_bandwidth(cuda)
     results["copy_bandwidth"] = bw
     print(f"{info.name} ({info.arch}): device copy {bw / 1e9:.0f} GB/s")
+    if args.tune:
+        results["tune"] = tune(args.tune, args.sizes, args.dtype, args.workloads, cuda, bw,
+                               args.repeat)
+        Path(args.json).write_text(json.dumps(results, indent=1, default=str))
+        return 0
     peers = _peers()
     names = ["dynajit", *peers]
     print("per call, ms: wall (steady state, host included) / device (events); %copy is "

@@ -37,8 +37,13 @@ BLOCK = 256  # threads per block in every launch shape
 # Bodies per trip of the grid-stride loops over one-dimensional spaces (independent loads
 # in flight per warp): more for flat and full kernels, fewer in row kernels, whose several
 # loops would otherwise hold too many registers (ptxas: layernorm 40 -> 103 at 4).
-UNROLL_FLAT = 4
-UNROLL_ROWS = 2
+UNROLL_FLAT = 2
+# Rows up to this long are reduced by one warp each (shuffles only: no barrier, no shared
+# memory), eight rows per block; longer rows take a whole block each. A block per 1024-long
+# softmax row spent its time in the two block-wide combines (39% of copy bandwidth on an H100).
+WARP_ROW_MAX = 8192
+WARPS = BLOCK // 32
+UNROLL_ROWS = 1
 WARPS = BLOCK // 32
 # Rows shorter than this (largest stage) are run one row per thread instead of per block.
 ROW_BLOCK_MIN = 32
@@ -86,6 +91,7 @@ class PTXKernelSource:
     # sin/cos/tan may meet an argument past their range: then the kernel sets the int64
     # after ``params`` to nonzero and the result must be recomputed exactly (on the host)
     range_checked: bool = False
+    rows_per_block: int = 1  # "rows": a warp per row (WARPS per block) or a block per row
 
 
 class PTXKernelBuilder(LLVMKernelBuilder):
@@ -107,6 +113,8 @@ class PTXKernelBuilder(LLVMKernelBuilder):
             self.shape = "flat"
         self.forward: dict[str, ir.Value] = {}  # reduction results held in registers
         self._specials: dict[str, ir.Value] = {}
+        self.warp_rows = self.shape == "rows" and max(
+            _prod(st.inner) for st in kernel.stages) <= WARP_ROW_MAX
 
     # ---------------------------------------------------------------------------- build
     def build(self) -> PTXKernelSource:  # type: ignore[override]
@@ -140,8 +148,14 @@ class PTXKernelBuilder(LLVMKernelBuilder):
                               and not any(st.inner for st in self.kernel.stages) else 1)
         elif self.shape == "rows":
             total = _prod(self.kernel.outer)
-            self._grid_stride(self._special("ctaid.x"), self._special("nctaid.x"), total,
-                              "row", self._row_body, unroll=1)
+            eb = self.entry_builder
+            if self.warp_rows:
+                lo = eb.add(eb.mul(self._special("ctaid.x"), ir.Constant(I64, WARPS)),
+                            eb.lshr(self._special("tid.x"), ir.Constant(I64, 5)))
+                step = eb.mul(self._special("nctaid.x"), ir.Constant(I64, WARPS))
+            else:
+                lo, step = self._special("ctaid.x"), self._special("nctaid.x")
+            self._grid_stride(lo, step, total, "row", self._row_body, unroll=1)
         else:
             total = _prod(self.kernel.stages[0].inner)
             self._full_reduction(fn.args[-2], fn.args[-1])
@@ -155,7 +169,8 @@ class PTXKernelBuilder(LLVMKernelBuilder):
         self.builder.ret_void()
         self.entry_builder.branch(first)
         return PTXKernelSource(str(self.module), self.shape, self.params, self.buffers, total,
-                               self.full_blocks, self.range_flag_used)
+                               self.full_blocks, self.range_flag_used,
+                               WARPS if self.warp_rows else 1)
 
     # ---------------------------------------------------------------------------- threads
     def _special(self, name: str) -> ir.Value:
@@ -230,11 +245,21 @@ class PTXKernelBuilder(LLVMKernelBuilder):
     def _row_body(self, row: ir.Value) -> None:
         self._unflatten(row, self.kernel.outer, "x")
         self.forward = {}
-        for stage in self.kernel.stages:
+        for k, stage in enumerate(self.kernel.stages):
             if isinstance(stage.value, Reduction):
                 self._block_reduction(stage)
             else:
                 self._block_pointwise(stage)
+                if k + 1 < len(self.kernel.stages):
+                    self._row_sync()  # later stages may read what other threads stored
+
+    def _row_thread(self) -> tuple[ir.Value, ir.Value]:
+        """(first index, stride) of this thread within its row: its lane and 32 when a warp
+        takes a row, its thread index and the block size when a block does."""
+        if self.warp_rows:
+            lane = self.entry_builder.and_(self._special("tid.x"), ir.Constant(I64, 31))
+            return lane, ir.Constant(I64, 32)
+        return self._special("tid.x"), self._special("ntid.x")
 
     def _block_pointwise(self, stage: Stage) -> None:
         idx = loop_vars("x", len(self.kernel.outer))
@@ -246,14 +271,12 @@ class PTXKernelBuilder(LLVMKernelBuilder):
                 v = stage.value.body(idx + ridx)
             self._store(stage.out.name, stage.out.index(idx + ridx), v, stage.out.dtype)
 
-        self._grid_stride(self._special("tid.x"), self._special("ntid.x"),
-                          _prod(stage.inner), "j", body,
+        self._grid_stride(*self._row_thread(), _prod(stage.inner), "j", body,
                           unroll=self._unroll(UNROLL_ROWS) if len(stage.inner) == 1 else 1)
 
     def _block_reduction(self, stage: Stage) -> None:
         value = stage.value
-        acc = self._thread_partial(stage, self._special("tid.x"), self._special("ntid.x"),
-                                   self._unroll(UNROLL_ROWS))
+        acc = self._thread_partial(stage, *self._row_thread(), self._unroll(UNROLL_ROWS))
         parts = self._block_combine(value.kind, value.dtype, value.src_dtype, acc)
         result = parts[1] if value.kind in ("argmax", "argmin") else parts[0]
         idx = loop_vars("x", len(self.kernel.outer))
@@ -279,7 +302,7 @@ class PTXKernelBuilder(LLVMKernelBuilder):
 
     def _store_by_thread0(self, stage: Stage, index: Any, result: ir.Value) -> None:
         b = self.builder
-        with b.if_then(b.icmp_unsigned("==", self._special("tid.x"), ir.Constant(I64, 0))):
+        with b.if_then(b.icmp_unsigned("==", self._row_thread()[0], ir.Constant(I64, 0))):
             self._store(stage.out.name, index, result, stage.out.dtype)
 
     def load(self, name: str, index: Any, dtype: Any) -> ir.Value:
@@ -299,6 +322,8 @@ class PTXKernelBuilder(LLVMKernelBuilder):
         for offset in (16, 8, 4, 2, 1):
             other = [self._shuffle(p, offset) for p in parts]
             parts = self._combine(kind, dtype, src, parts, other)
+        if self.warp_rows:
+            return parts  # the butterfly left the warp's result in every lane
         smem = [self._shared(k) for k in range(len(parts))]
         lane = b.and_(self._special("tid.x"), ir.Constant(I64, 31))
         warp = b.lshr(self._special("tid.x"), ir.Constant(I64, 5))
@@ -426,6 +451,17 @@ class PTXKernelBuilder(LLVMKernelBuilder):
 
     def _shared_slot(self, gv: ir.GlobalVariable, k: ir.Value) -> ir.Value:
         return self.builder.gep(gv, [ir.Constant(I64, 0), k], inbounds=True)
+
+    def _row_sync(self) -> None:
+        """Make the row's threads' stores visible to each other: a warp barrier when a warp
+        takes the row, a block barrier when a block does."""
+        if not self.warp_rows:
+            self._barrier()
+            return
+        m = self.module
+        fn = m.globals.get("llvm.nvvm.bar.warp.sync") or ir.Function(
+            m, ir.FunctionType(ir.VoidType(), [I32]), "llvm.nvvm.bar.warp.sync")
+        self.builder.call(fn, [ir.Constant(I32, -1)])
 
     def _barrier(self) -> None:
         m = self.module

@@ -73,7 +73,7 @@ class _Launch:
             source.params), owner=self.params) if source.range_checked else None
         self.buffers = source.buffers
         per_sm = ROW_BLOCKS_PER_SM if source.shape == "rows" else FLAT_BLOCKS_PER_SM
-        unit = 1 if source.shape == "rows" else BLOCK
+        unit = source.rows_per_block if source.shape == "rows" else BLOCK
         self.grid = max(1, min(-(-source.total // unit), sms * per_sm))
         self.scratch = None
         if source.shape == "full":

@@ -92,6 +92,7 @@ def _programs() -> dict:
         "where_clip_astype": (lambda a, b: np.where(a > 0, np.clip(a, -1, 1), b).astype(
             np.int16), (x, i)),
         "softmax_short_rows": (_softmax, (x[:, :8].copy(),)),
+        "softmax_long_rows": (_softmax, (rng.standard_normal((3, 10_000)).astype(np.float32),)),
         "sin_cos_4": (lambda a, b, c, d: np.sin(a) * np.cos(b) + np.sin(c) * np.cos(d),
                       tuple(rng.standard_normal(5000) for _ in range(4))),
     })

@@ -35,7 +35,7 @@ SHAPES = {
     "full_max_i32": ["full"], "argmax_rows": ["rows"], "argmin_full": ["full"],
     "any_all": ["rows", "full"], "prod_f64": ["rows"], "transpose_add": ["flat"],
     "slice_flip": ["flat"], "where_clip_astype": ["flat"], "softmax_short_rows": ["flat"],
-    "sin_cos_4": ["flat"],
+    "sin_cos_4": ["flat"], "softmax_long_rows": ["rows"],
 }
 
 
@@ -77,13 +77,17 @@ def test_programs_assemble_with_their_launch_shape_and_no_spills():
 
 @needs_ptxas
 def test_row_and_full_reductions_combine_with_shuffles_and_barriers():
-    result = ptx_programs.ptx_of("sm_90", ["bench:softmax:float32", "full_sum"])
-    softmax = result["bench:softmax:float32"][0][2]
-    full = result["full_sum"][0][2]
-    for ptx in (softmax, full):
+    # rows up to WARP_ROW_MAX: a warp each, shuffles only; longer rows and full reductions:
+    # shuffles, then shared memory across the block's warps
+    names = ["bench:softmax:float32", "softmax_long_rows", "full_sum"]
+    result = ptx_programs.ptx_of("sm_90", names)
+    softmax, long_rows, full = (result[n][0][2] for n in names)
+    assert "shfl.sync.bfly.b32" in softmax
+    assert "bar.sync" not in softmax and ".shared" not in softmax
+    for ptx in (long_rows, full):
         assert "shfl.sync.bfly.b32" in ptx and "bar.sync" in ptx and ".shared" in ptx
     assert "ld.global.nc" in softmax  # read-only inputs go through the non-coherent cache
-    assert not re.search(r"\bcall", softmax + full)
+    assert not re.search(r"\bcall", softmax + long_rows + full)
 
 
 def test_target_refuses_ops_that_need_libm_or_exact_frem():
@@ -120,7 +124,8 @@ def test_launch_shape_follows_the_kernel_structure():
     kernels = {}
     for program in ("bench:softmax:float32", "softmax_short_rows", "full_sum", "sin_cos_4"):
         kernels[program] = ptx_programs.program_kernels(program)
-    assert PTXKernelBuilder(kernels["bench:softmax:float32"][0]).shape == "rows"
+    rows = build_kernel(kernels["bench:softmax:float32"][0])
+    assert rows.shape == "rows" and rows.rows_per_block == 8  # a warp per 1024-long row
     assert PTXKernelBuilder(kernels["softmax_short_rows"][0]).shape == "flat"
     full = build_kernel(kernels["full_sum"][0], full_blocks=7)
     assert full.shape == "full" and full.blocks == 7 and 7 in full.params
