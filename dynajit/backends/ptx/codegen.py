@@ -34,16 +34,17 @@ TRIPLE = "nvptx64-nvidia-cuda"
 DATA_LAYOUT = "e-p6:32:32-i64:64-i128:128-i256:256-v16:16-v32:32-n16:32:64"
 ENTRY = "dynajit_kernel"
 BLOCK = 256  # threads per block in every launch shape
-# Bodies per trip of the grid-stride loops over one-dimensional spaces (independent loads
-# in flight per warp): more for flat and full kernels, fewer in row kernels, whose several
-# loops would otherwise hold too many registers (ptxas: layernorm 40 -> 103 at 4).
-UNROLL_FLAT = 2
+# Bodies per trip of the grid-stride loops over one-dimensional spaces (independent loads in
+# flight per warp). Chosen on an H100 with `benchmarks/gpu.py --tune` at 1e8 float32 elements
+# (device time, share of copy bandwidth): flat kernels lose with unrolling (GELU 67% at 1,
+# 52% at 2 and 4; the 4-array expression 81/78-81/77%: occupancy falls with registers); row
+# kernels gain at 2 (softmax 45% -> 59-61%, layernorm 55% -> 50%).
+UNROLL_FLAT = 1
+UNROLL_ROWS = 2
 # Rows up to this long are reduced by one warp each (shuffles only: no barrier, no shared
 # memory), eight rows per block; longer rows take a whole block each. A block per 1024-long
 # softmax row spent its time in the two block-wide combines (39% of copy bandwidth on an H100).
 WARP_ROW_MAX = 8192
-WARPS = BLOCK // 32
-UNROLL_ROWS = 1
 WARPS = BLOCK // 32
 # Rows shorter than this (largest stage) are run one row per thread instead of per block.
 ROW_BLOCK_MIN = 32

@@ -72,7 +72,10 @@ def test_programs_assemble_with_their_launch_shape_and_no_spills():
         for kname, _, report in reports:
             assert report.spills == 0, (name, kname, report.log)
             (usage,) = [f for f in report.functions.values() if f.entry]
-            assert usage.registers <= 64, (name, kname, usage)  # 4+ blocks of 256 per SM
+            # flat kernels: 4+ blocks of 256 threads per SM; row kernels unroll their loops
+            # and may hold up to 96 (2+ blocks: 16 rows in flight per SM)
+            limit = 96 if reports[0][1] == "rows" else 64
+            assert usage.registers <= limit, (name, kname, usage)
 
 
 @needs_ptxas

@@ -104,3 +104,33 @@ def test_op_matches_numpy_on_ptx(op_name, data):
         pytest.skip(f"needs an NVIDIA GPU: {_gpu_reason()}")
     call = data.draw(SAMPLERS[op_name], label="call")
     check_call(call, backends=("ptx",))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("library", ["cupy", "torch"])
+def test_compiled_functions_take_cupy_and_torch_gpu_arrays_in_place(gpu, library):
+    # the tracer treats any __cuda_array_interface__ array as a graph input (DEVICE guard)
+    mod = pytest.importorskip(library, reason=f"{library} is not installed")
+    x = np.linspace(-3, 3, 4096, dtype=np.float32).reshape(64, 64)
+    dev = mod.asarray(x) if library == "cupy" else mod.from_numpy(x).cuda()
+
+    def softmax(a):
+        e = np.exp(a - a.max(axis=-1, keepdims=True))
+        return e / e.sum(axis=-1, keepdims=True)
+
+    dynajit.reset()
+    f = dynajit.compile(softmax, backend="ptx")
+    out = f(dev)
+    assert isinstance(out, cuda.DeviceArray)
+    np.testing.assert_allclose(out.to_host(), softmax(x), rtol=2e-6, atol=1e-7)
+    host = f(x)  # NumPy input: another entry, a NumPy result
+    assert isinstance(host, np.ndarray)
+    np.testing.assert_allclose(host, softmax(x), rtol=2e-6, atol=1e-7)
+
+
+@pytest.mark.gpu
+def test_huge_sin_arguments_are_recomputed_exactly_on_the_host(gpu):
+    x = np.array([1e300, 1.0, -7.2e16, 3.0], dtype=np.float64)
+    dynajit.reset()
+    got = dynajit.compile(lambda a: np.sin(a) * 2.0 + np.cos(a), backend="ptx")(x)
+    np.testing.assert_array_equal(got, np.sin(x) * 2.0 + np.cos(x))
