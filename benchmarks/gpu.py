@@ -1,14 +1,16 @@
-"""GPU benchmark for ``backend="ptx"`` in one go (needs an NVIDIA GPU; written without one
-and not yet run: see docs/gpu.md). It
+"""GPU benchmark for ``backend="ptx"`` in one go (needs an NVIDIA GPU; run on an H100 through
+``benchmarks/gpu_device.sh``, see docs/gpu.md). It
 
 1. runs the GPU tests (``pytest -m gpu tests/backends/ptx tests/cuda``, the op property
    suite on ``backend="ptx"`` among them) unless ``--no-tests``;
 2. measures device-to-device copy bandwidth (``cuMemcpy`` of 1 GiB through CuPy when
    installed, else a dynajit identity kernel);
 3. times each benchmark workload at 1e7 and 1e8 elements on dynajit (device inputs, so no
-   host copies are timed), CuPy eager and PyTorch eager (when installed), checks results
-   against the NumPy reference (at 1e7), and reports achieved bandwidth (the workload's
-   minimum bytes over the median time) as a fraction of the copy bandwidth.
+   host copies are timed), CuPy eager and PyTorch eager (when installed): the steady-state
+   wall time per call and the device time of one call (events); checks dynajit's results
+   for NumPy and device inputs against the NumPy reference (sizes up to 1e7), and reports
+   achieved bandwidth (the workload's minimum bytes over dynajit's device time) as a
+   fraction of the copy bandwidth.
 
 Prints a table and writes JSON (``--json``, default ``gpu-results.json``). Every peer and
 step that fails is recorded with its error instead of stopping the run.

@@ -1,41 +1,43 @@
 #!/usr/bin/env bash
-# Build the wheelhouse the GPU machines need. They run Python 3.12 with numpy, llvmlite,
-# networkx, pytest, hypothesis, CuPy and PyTorch installed, have no package registry, and lack
-# `bytecode` (docs/gpu.md, DESIGN "Facts"). So: bytecode's wheel plus dynajit's own cp312
-# wheel (with its compiled frame hook), built here with a Python 3.12.
+# Build `.gpu/`, the bundle a GPU machine of the device tool needs (docs/gpu.md "Running on
+# the GPU machines"). Those machines run Python 3.12 with numpy, CuPy and PyTorch, have no
+# package registry, lack `bytecode`, and hold an llvmlite older than 0.50. So the bundle is
+# bytecode's wheel and llvmlite 0.50's cp312 package, whose 178 MB libllvmlite.so is stored
+# xz-compressed (39 MB; the zipped wheel, 57 MB, plus the tree would pass the tool's 64 MiB
+# limit). benchmarks/gpu_device.sh unpacks it there.
 #
-#   benchmarks/gpu_wheelhouse.sh [OUT_DIR]        (default: ./wheelhouse)
+#   benchmarks/gpu_wheelhouse.sh                (about 2 minutes: xz -9e)
 #   PYTHON312=/path/to/python3.12 benchmarks/gpu_wheelhouse.sh
 #
-# The folder must travel with the working tree: ignore it in git and name it in the device
-# run's `carry`. Then begin each device command with the install line this script prints.
+# Then carry `.gpu` and the compiled extensions (built for 3.12 here):
+#   carry: [".gpu", "dynajit/_hook/_evalframe.cpython-312-x86_64-linux-gnu.so",
+#           "dynajit/backends/llvm/_launch.cpython-312-x86_64-linux-gnu.so"]
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 python=${PYTHON312:-/tmp/v12/bin/python}
-out=${1:-$root/wheelhouse}
+out=$root/.gpu
 
 if ! "$python" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' 2>/dev/null; then
     echo "error: $python is not a Python 3.12 (the GPU machines run 3.12); set PYTHON312" >&2
     exit 1
 fi
 
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
 rm -rf "$out"
 mkdir -p "$out"
-# bytecode is pure Python and needs nothing on 3.12; pinned as in pyproject.toml.
+# bytecode is pure Python; pinned as in pyproject.toml.
 "$python" -m pip download --quiet --no-deps --only-binary=:all: -d "$out" 'bytecode>=0.16,<0.20'
-# setuptools builds in the tree's build/ folder: remove it again unless it was there before.
-had_build=$([ -e "$root/build" ] && echo yes || echo no)
-"$python" -m pip wheel --quiet --no-deps -w "$out" "$root"
-[ "$had_build" = yes ] || rm -rf "$root/build"
-
-echo "wheelhouse: $out"
+"$python" -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 \
+    --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 \
+    --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d "$work" 'llvmlite==0.50.*'
+(cd "$work" && unzip -q llvmlite-*.whl)
+tar -cJf "$out/llvmlite-rest.tar.xz" -C "$work" --exclude=libllvmlite.so llvmlite \
+    $(cd "$work" && ls -d llvmlite-*.dist-info)
+xz -T0 -9e -c "$work/llvmlite/binding/libllvmlite.so" > "$out/libllvmlite.so.xz"
+for ext in dynajit/_hook/_evalframe dynajit/backends/llvm/_launch; do
+    ls "$root"/$ext.cpython-312-*.so >/dev/null 2>&1 || {
+        echo "warning: $ext for 3.12 is not built: run pip install -e . with a 3.12" >&2; }
+done
 ls -l "$out"
-rel=$(realpath --relative-to="$root" "$out" 2>/dev/null || echo "$out")
-cat <<EOF
-
-On the GPU machine (run from the repository root, with carry: ["$rel"]):
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site $rel/*.whl && export PYTHONPATH=/tmp/site && cp /tmp/site/dynajit/_hook/_evalframe.cpython-312-*.so dynajit/_hook/ || exit;
-The copy puts the compiled frame hook into the checkout too, which Python imports first when
-it runs from the repository root (pytest, benchmarks/gpu.py); elsewhere /tmp/site serves.
-EOF
