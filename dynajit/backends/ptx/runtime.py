@@ -66,7 +66,6 @@ class _Launch:
         self.ptx = compile_ptx(source.ir_text, arch)
         structured.artifact("dynajit_ptx", lambda: self.ptx)
         self.function = cuda.load_module(self.ptx).function(ENTRY)
-        self.fixed = []  # the arguments after the buffers: parameter array (, scratch, phase)
         self.params = cuda.from_host(np.array(source.params + [0], np.int64))
         # the int64 after the parameters: nonzero once sin/cos/tan met a huge argument
         self.range_flag = cuda.DeviceArray((1,), np.int64, self.params.ptr + 8 * len(
@@ -81,6 +80,7 @@ class _Launch:
             self.scratch = cuda.empty((3 * source.blocks,), np.int64)
             self.phases = (PreparedLaunch(self.function, self.grid, BLOCK),
                            PreparedLaunch(self.function, 1, BLOCK))
+            # the arguments after the buffers: parameter array, scratch (, phase)
             self.fixed = [self.params.ptr, self.scratch.ptr]
         else:
             self.run = PreparedLaunch(self.function, self.grid, BLOCK)
