@@ -2,7 +2,7 @@
 # What one call of the device tool runs on a lent NVIDIA machine (docs/gpu.md "Running on a
 # GPU"): install the carried bundle, then the GPU tests and/or benchmarks/gpu.py, logs under
 # $OUT. The bundle (`.gpu/`, made by benchmarks/gpu_wheelhouse.sh) holds bytecode's wheel and
-# llvmlite 0.50 (the machines' own llvmlite is older); the compiled extensions travel as
+# llvmlite 0.50 (dynajit is written against it); the compiled extensions travel as
 # carried paths.
 #
 #   bash benchmarks/gpu_device.sh [tests|bench|all] [extra args for benchmarks/gpu.py]

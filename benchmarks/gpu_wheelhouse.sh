@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build `.gpu/`, the bundle a GPU machine of the device tool needs (docs/gpu.md "Running on
 # the GPU machines"). Those machines run Python 3.12 with numpy, CuPy and PyTorch, have no
-# package registry, lack `bytecode`, and hold an llvmlite older than 0.50. So the bundle is
+# package registry and lack `bytecode`; their own llvmlite (numba's) was not relied on:
+# dynajit is written against 0.50. So the bundle is
 # bytecode's wheel and llvmlite 0.50's cp312 package, whose 178 MB libllvmlite.so is stored
 # xz-compressed (39 MB; the zipped wheel, 57 MB, plus the tree would pass the tool's 64 MiB
 # limit). benchmarks/gpu_device.sh unpacks it there.
