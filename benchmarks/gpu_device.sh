@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# What one call of the device tool runs on a lent NVIDIA machine (docs/gpu.md "Running on a
-# GPU"): install the carried bundle, then the GPU tests and/or benchmarks/gpu.py, logs under
+# What one call of the device tool runs on a lent NVIDIA machine (docs/gpu.md "Running on the
+# GPU machines"): install the carried bundle, then the GPU tests and/or benchmarks/gpu.py, logs under
 # $OUT. The bundle (`.gpu/`, made by benchmarks/gpu_wheelhouse.sh) holds bytecode's wheel and
 # llvmlite 0.50 (dynajit is written against it); the compiled extensions travel as
 # carried paths.
