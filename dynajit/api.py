@@ -211,11 +211,14 @@ def disable(fn: Callable | None = None) -> Any:
 
 
 def reset() -> None:
-    """Forget every compiled entry and every "run eagerly" decision."""
+    """Forget every compiled entry and every "run eagerly" decision, and give the llvm
+    backend's unused pooled host buffers back to the system."""
     from dynajit.autograd import transform
+    from dynajit.backends.llvm.pool import host_pool
     from dynajit.capture import convert_frame
 
     for code in list(convert_frame._CACHES.keys()):
         _hook.set_entries(code, None)  # also clears a "run eagerly" skip mark
     convert_frame.reset()
     transform.reset()
+    host_pool.release()

@@ -18,6 +18,7 @@ import numpy as np
 from dynajit.backends.llvm import _launch
 from dynajit.backends.llvm.codegen import KernelSource, build_kernel, kernel_signature
 from dynajit.backends.llvm.jit import default_cache_dir, get_jit, read_note, write_note
+from dynajit.backends.llvm.pool import host_pool
 from dynajit.backends.loopir.scheduler import AllocStep, CallStep, KernelStep, Schedule, Var
 from dynajit.trace import structured
 
@@ -134,7 +135,7 @@ class CompiledGraph:
     ``np.errstate``/``np.seterr`` the wrapper runs ``fallback`` (the eager graph) instead."""
 
     def __init__(self, sched: Schedule, name: str = "graph", fallback: Any = None):
-        env: dict[str, Any] = {"_launch": _launch.launch, "_empty": np.empty,
+        env: dict[str, Any] = {"_launch": _launch.launch, "_empty": host_pool.empty,
                                "_errstate": _ERRSTATE, "_default": _DEFAULT_ERRSTATE,
                                "_fallback": fallback}
         names: dict[int, str] = {}
