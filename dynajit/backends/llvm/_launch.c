@@ -2,11 +2,13 @@
  * int64_t end)` on NumPy arrays with little per-call cost: array data pointers are read from
  * the ndarray struct (its first field after the object header, stable across NumPy 1.x and
  * 2.x), other objects go through the buffer protocol. The GIL is released while the kernel
- * runs; `threads > 1` splits [start, end) over that many native threads. */
+ * runs; `threads > 1` splits [start, end) over that many native threads (a persistent pool). */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
+#include <time.h>
 
 typedef void (*kernel_fn)(void **, int64_t *, int64_t, int64_t);
 
@@ -44,6 +46,111 @@ static void *run_chunk(void *arg) {
 
 #define MAX_BUFFERS 256
 #define MAX_THREADS 256
+#if defined(__x86_64__) || defined(__i386__)
+#define cpu_relax() __builtin_ia32_pause()
+#else
+#define cpu_relax() ((void)0)
+#endif
+#define SPIN_NS 50000 /* a worker spins this long for the next launch before it sleeps */
+
+/* A persistent pool of worker threads: starting and joining threads per launch costs about
+ * 30 us, waking a spinning or sleeping worker a few. One parallel launch uses the pool at a
+ * time (launch_lock); a launch that finds it busy (another Python thread's kernel) starts
+ * its own threads. Worker i runs jobs[i] of each generation it takes part in; it reads the
+ * generation, the job count and its job under `lock`, so it never runs a job twice. */
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t wake, done;
+    _Atomic long generation;
+    _Atomic long pending;
+    long njobs;
+    chunk jobs[MAX_THREADS];
+    long nworkers;
+} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER};
+static pthread_mutex_t launch_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void *worker(void *arg) {
+    long index = (long)(intptr_t)arg;
+    long seen = 0;
+    for (;;) {
+        int64_t until = now_ns() + SPIN_NS;
+        for (int i = 0; atomic_load(&pool.generation) == seen; i++) {
+            if ((i & 255) == 255 && now_ns() > until) break;
+            cpu_relax();
+        }
+        pthread_mutex_lock(&pool.lock);
+        while (atomic_load(&pool.generation) == seen) pthread_cond_wait(&pool.wake, &pool.lock);
+        seen = atomic_load(&pool.generation);
+        int mine = index < pool.njobs;
+        chunk job;
+        if (mine) job = pool.jobs[index];
+        pthread_mutex_unlock(&pool.lock);
+        if (!mine) continue;
+        run_chunk(&job);
+        if (atomic_fetch_sub(&pool.pending, 1) == 1) {
+            pthread_mutex_lock(&pool.lock);
+            pthread_cond_signal(&pool.done);
+            pthread_mutex_unlock(&pool.lock);
+        }
+    }
+    return NULL;
+}
+
+/* After fork the child has none of the workers: it starts its own when it needs them. */
+static void forget_workers(void) {
+    pthread_mutex_init(&pool.lock, NULL);
+    pthread_cond_init(&pool.wake, NULL);
+    pthread_cond_init(&pool.done, NULL);
+    pthread_mutex_init(&launch_lock, NULL);
+    pool.nworkers = 0;
+    pool.njobs = 0;
+    atomic_store(&pool.generation, 0);
+    atomic_store(&pool.pending, 0);
+}
+
+/* Runs chunks[0] here and chunks[1..n) on pool workers; 0 when the pool could not take them
+ * (busy, or threads could not be started), and nothing has run. */
+static int run_on_pool(chunk *chunks, long n) {
+    if (pthread_mutex_trylock(&launch_lock) != 0) return 0;
+    while (pool.nworkers < n - 1) {
+        pthread_t id;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        int failed = pthread_create(&id, &attr, worker, (void *)(intptr_t)pool.nworkers);
+        pthread_attr_destroy(&attr);
+        if (failed) break;
+        pool.nworkers++;
+    }
+    if (pool.nworkers < n - 1) {
+        pthread_mutex_unlock(&launch_lock);
+        return 0;
+    }
+    pthread_mutex_lock(&pool.lock);
+    for (long t = 1; t < n; t++) pool.jobs[t - 1] = chunks[t];
+    pool.njobs = n - 1;
+    atomic_store(&pool.pending, n - 1);
+    atomic_fetch_add(&pool.generation, 1);
+    pthread_cond_broadcast(&pool.wake);
+    pthread_mutex_unlock(&pool.lock);
+    run_chunk(&chunks[0]);
+    int64_t until = now_ns() + SPIN_NS;
+    for (int i = 0; atomic_load(&pool.pending) > 0; i++) {
+        if ((i & 255) == 255 && now_ns() > until) break;
+        cpu_relax();
+    }
+    pthread_mutex_lock(&pool.lock);
+    while (atomic_load(&pool.pending) > 0) pthread_cond_wait(&pool.done, &pool.lock);
+    pthread_mutex_unlock(&pool.lock);
+    pthread_mutex_unlock(&launch_lock);
+    return 1;
+}
 
 /* launch(address, arrays: tuple, params: ndarray[int64], start, end, threads) */
 static PyObject *launch(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
@@ -87,6 +194,7 @@ static PyObject *launch(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             chunks[t].start = start + total * t / threads;
             chunks[t].end = start + total * (t + 1) / threads;
         }
+        if (run_on_pool(chunks, threads)) goto ran;
         for (long t = 1; t < threads; t++)
             started[t] = pthread_create(&ids[t], NULL, run_chunk, &chunks[t]) == 0;
         run_chunk(&chunks[0]);
@@ -95,6 +203,7 @@ static PyObject *launch(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             else run_chunk(&chunks[t]); /* no thread: run it here */
         }
     }
+ran:
     Py_END_ALLOW_THREADS
     Py_RETURN_NONE;
 }
@@ -119,4 +228,7 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_launch", NULL, -1, methods};
 
-PyMODINIT_FUNC PyInit__launch(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__launch(void) {
+    pthread_atfork(NULL, NULL, forget_workers);
+    return PyModule_Create(&module);
+}

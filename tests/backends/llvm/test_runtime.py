@@ -148,6 +148,67 @@ def test_threads_split_large_kernels_with_equal_results():
     np.testing.assert_array_equal(got[0], one[0])
 
 
+def _parallel_kernel(threads):
+    x = np.random.default_rng(1).standard_normal((1100, 1000)).astype(np.float32)
+
+    def f(x):
+        return np.sin(x) * 3 - x
+
+    with dynajit.config.patch(threads=threads):
+        compiled = dynajit.compile(f, backend="llvm")
+        return x, f, compiled
+
+
+@pytest.mark.parametrize("counts", [(2, 4, 3, 1, 2)])
+def test_thread_pool_grows_and_shrinks_between_launches(counts):
+    for threads in counts:
+        dynajit.reset()
+        x, f, compiled = _parallel_kernel(threads)
+        with dynajit.config.patch(threads=threads):
+            for _ in range(3):
+                np.testing.assert_allclose(compiled(x), f(x), rtol=2e-6, atol=2e-6)
+
+
+def test_python_threads_launching_at_once_each_get_whole_results():
+    import threading
+
+    dynajit.reset()
+    x, f, compiled = _parallel_kernel(2)
+    expected = f(x)
+    errors = []
+
+    def worker():
+        with dynajit.config.patch(threads=2):
+            for _ in range(10):
+                if not np.allclose(compiled(x), expected, rtol=2e-6, atol=2e-6):
+                    errors.append(1)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_forked_child_runs_parallel_kernels_without_the_parents_workers():
+    import warnings
+
+    dynajit.reset()
+    x, f, compiled = _parallel_kernel(2)
+    with dynajit.config.patch(threads=2):
+        compiled(x)  # the parent's pool has its worker now
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads alive
+            pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child's result is its exit status
+            ok = np.allclose(compiled(x), f(x), rtol=2e-6, atol=2e-6)
+            os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
 def test_unaligned_and_scalar_inputs():
     raw = np.zeros(8 * 5 + 1, np.uint8)
     x = raw[1:].view(np.float64)  # unaligned
