@@ -25,10 +25,11 @@ from dynajit.trace import structured
 _launch.set_ndarray_type(np.ndarray)
 _counter = itertools.count()
 
-# Kernels making fewer handler calls than this (Kernel.work) run on one thread: starting and
-# joining threads costs about 30 us here. Measured at 1e5 elements: layernorm 98x1024 (~1.6M
-# calls) 0.029 ms on one thread, 0.056 ms on two; the sin/cos expression (~4.2M) 0.21 ms on
-# one thread.
+# Kernels making fewer handler calls than this (Kernel.work) run on one thread. Waking the
+# launcher's pooled workers costs a few us (starting threads per launch cost ~30 us). Measured
+# at 1e5 float32 with threshold 2^22 -> 2^20: softmax 98x1024 0.077 -> 0.039 ms, GELU 0.074 ->
+# 0.038 ms; 2^18 and 2^16 gained nothing more and slowed the MLP (its epilogue kernels
+# then compete with BLAS threads that spin after each GEMM).
 PARALLEL_WORK = 1 << 20
 
 
