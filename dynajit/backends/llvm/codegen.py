@@ -15,6 +15,7 @@ import numpy as np
 from llvmlite import ir
 
 from dynajit.backends.llvm import scalar_ops
+from dynajit.backends.llvm.scalar_ops import RANGE_EXACT, RANGE_SHORT
 from dynajit.backends.loopir.ir import Ix, loop_vars, use_handler
 from dynajit.backends.loopir.scheduler import Kernel, Reduction, Stage, stage_loads
 
@@ -89,8 +90,10 @@ class LLVMKernelBuilder:
     # range (targets without a C library, such as NVPTX, turn this off).
     EXACT_MATH_FALLBACK = True
     range_flag = None
-    range_flag_used = False
-    exact_math = False
+    range_flag_used = 0  # the RANGE_* bits some sin/cos/tan of the kernel may set
+    # Which sin/cos/tan the handler emits: SHORT (float32 sin/cos reduced in float32, for
+    # small arguments), FULL (the polynomials' whole range) or EXACT (the C library).
+    math_tier = "full"
 
     def __init__(self, kernel: Kernel, triple: str = "", data_layout: str = ""):
         self.kernel = kernel
@@ -116,14 +119,18 @@ class LLVMKernelBuilder:
 
     # ---------------------------------------------------------------------------- build
     def build(self) -> KernelSource:
-        """The module: ``impl`` (inlined into the entry) runs every stage with the polynomial
-        math and returns whether a sin/cos/tan argument was past their accurate range; only
-        then the entry runs ``impl_exact`` (the same loops with the C library's functions,
-        not inlined) over the same range. Stages overwrite their outputs and read only
-        inputs and earlier stages, so the rerun gives the exact result."""
+        """The module: ``impl`` (inlined into the entry) runs every stage with the fastest
+        math and returns which sin/cos/tan arguments were past its accurate range
+        (``RANGE_*`` bits); only then the entry reruns the same range with ``impl_full``
+        (past float32's short reduction) or ``impl_exact`` (past the polynomials' range: the
+        C library's functions), both not inlined. Stages overwrite their outputs and read
+        only inputs and earlier stages, so a rerun gives the exact result."""
         entry_ty = ir.FunctionType(ir.VoidType(), [PTR, PTR, I64, I64])
-        impl = self._impl("impl", exact=False)
-        exact = self._impl("impl_exact", exact=True) if self.range_flag_used else None
+        impl = self._impl("impl", "short")
+        used = self.range_flag_used
+        reruns = [(RANGE_EXACT, self._impl("impl_exact", "exact"))] if used & RANGE_EXACT else []
+        if used & RANGE_SHORT:
+            reruns.append((RANGE_SHORT, self._impl("impl_full", "full")))
 
         entry = ir.Function(self.module, entry_ty, "__kernel__")
         b = ir.IRBuilder(entry.append_basic_block("entry"))
@@ -133,22 +140,27 @@ class LLVMKernelBuilder:
             slot = b.gep(bufs, [ir.Constant(I64, k)], inbounds=True, source_etype=PTR)
             loaded.append(b.load(slot, typ=PTR))
         flag = b.call(impl, loaded + [params, s, e])
-        if exact is not None:
-            slow = entry.append_basic_block("exact")
+        if reruns:
             done = entry.append_basic_block("done")
-            b.cbranch(b.icmp_unsigned("!=", flag, ir.Constant(I32, 0)), slow, done)
-            b.position_at_end(slow)
-            b.call(exact, loaded + [params, s, e])
+            for bit, rerun in reruns:  # the exact rerun first: it covers both cases
+                slow = entry.append_basic_block(rerun.name)
+                after = entry.append_basic_block(f"not_{rerun.name}")
+                hit = b.and_(flag, ir.Constant(I32, bit))
+                b.cbranch(b.icmp_unsigned("!=", hit, ir.Constant(I32, 0)), slow, after)
+                b.position_at_end(slow)
+                b.call(rerun, loaded + [params, s, e])
+                b.branch(done)
+                b.position_at_end(after)
             b.branch(done)
             b.position_at_end(done)
         b.ret_void()
         return KernelSource(str(self.module), self.params, self.buffers, self.outer)
 
-    def _impl(self, name: str, exact: bool) -> ir.Function:
+    def _impl(self, name: str, tier: str) -> ir.Function:
         impl_ty = ir.FunctionType(I32, [PTR] * (len(self.buffers) + 1) + [I64, I64])
         impl = ir.Function(self.module, impl_ty, name)
         impl.linkage = "internal"
-        impl.attributes.add("noinline" if exact else "alwaysinline")
+        impl.attributes.add("alwaysinline" if tier == "short" else "noinline")
         impl.attributes.add("nounwind")
         for arg in impl.args[:len(self.buffers) + 1]:
             arg.add_attribute("noalias")
@@ -159,9 +171,9 @@ class LLVMKernelBuilder:
         self.entry_builder = ir.IRBuilder(self.entry)
         first = impl.append_basic_block("body")
         self.builder = ir.IRBuilder(first)
-        self.exact_math = exact
+        self.math_tier = tier
         # An i32 OR-reduction over every element (an i1 one keeps loops from vectorizing).
-        self.range_flag = None if exact or not self.EXACT_MATH_FALLBACK else \
+        self.range_flag = None if tier != "short" or not self.EXACT_MATH_FALLBACK else \
             self.entry_builder.alloca(I32)
         if self.range_flag is not None:
             self.entry_builder.store(ir.Constant(I32, 0), self.range_flag)

@@ -17,8 +17,12 @@ from dynajit.backends.llvm import mathlib  # the polynomial math library (vector
 
 I1 = ir.IntType(1)
 I8 = ir.IntType(8)
+I32 = ir.IntType(32)
 I64 = ir.IntType(64)
-
+# Bits of a kernel's range flag: a sin/cos/tan argument past the short float32 reduction,
+# and past the polynomials' whole range (REDUCTION_LIMIT).
+RANGE_SHORT = 1
+RANGE_EXACT = 2
 
 
 def _ty(dtype: np.dtype) -> ir.Type:
@@ -137,18 +141,29 @@ class ScalarOps:
     REDUCED = frozenset({"sin", "cos", "tan"})
 
     def math(self, name: str, args: tuple, dtype: np.dtype) -> ir.Value:
-        flag = getattr(self.owner, "range_flag", None)
-        if name in self.REDUCED and getattr(self.owner, "exact_math", False):
+        owner = self.owner
+        tier = owner.math_tier
+        if name in self.REDUCED and tier == "exact":
             return self.libm(name, args, dtype)  # the rerun after a huge argument
+        short = tier == "short" and mathlib.short_range_limit(name, dtype) is not None
+        flag = owner.range_flag
         if name in self.REDUCED and flag is not None:
-            # Note a huge argument; the kernel then reruns with the C library's functions.
+            # Note arguments past the short and the full reduction's range: the kernel then
+            # reruns with the full reduction or the C library's functions.
             b = self.b
-            big = b.fcmp_ordered(">=", self.intrinsic("llvm.fabs", [args[0]]),
-                                 ir.Constant(args[0].type, float(mathlib.REDUCTION_LIMIT)))
-            b.store(b.or_(b.load(flag), b.zext(big, ir.IntType(32))), flag)
-            self.owner.range_flag_used = True
+            mag = self.intrinsic("llvm.fabs", [args[0]])
+            bits = b.shl(b.zext(b.fcmp_ordered(">=", mag, ir.Constant(
+                mag.type, float(mathlib.REDUCTION_LIMIT))), I32), ir.Constant(I32, 1))
+            used = RANGE_EXACT
+            if short:
+                past = b.fcmp_ordered(">=", mag, ir.Constant(
+                    mag.type, mathlib.short_range_limit(name, dtype)))
+                bits = b.or_(bits, b.zext(past, I32))
+                used |= RANGE_SHORT
+            b.store(b.or_(b.load(flag), bits), flag)
+            owner.range_flag_used |= used
         if mathlib.supports(name, dtype):
-            return mathlib.emit(self.b, name, list(args), dtype)
+            return mathlib.emit(self.b, name, list(args), dtype, short_range=short)
         return self.libm(name, args, dtype)
 
     # ---------------------------------------------------------------------------- reductions

@@ -19,8 +19,10 @@ from dynajit.backends.llvm import mathlib
 _TYPES = {np.dtype(np.float32): ir.FloatType(), np.dtype(np.float64): ir.DoubleType()}
 
 
-def build_module(name: str, dtype, triple: str = "", data_layout: str = "") -> ir.Module:
-    """IR module with one loop kernel ``k`` applying mathlib's ``name`` elementwise."""
+def build_module(name: str, dtype, triple: str = "", data_layout: str = "",
+                 short_range: bool = False) -> ir.Module:
+    """IR module with one loop kernel ``k`` applying mathlib's ``name`` elementwise (its
+    short-range form with ``short_range``)."""
     fty = _TYPES[np.dtype(dtype)]
     arity = mathlib.FUNCTIONS[name][0]
     ptr = ir.PointerType()
@@ -39,7 +41,8 @@ def build_module(name: str, dtype, triple: str = "", data_layout: str = "") -> i
     i = b.phi(i64)
     i.add_incoming(i64(0), entry)
     xs = [b.load(b.gep(p, [i], inbounds=True, source_etype=fty), typ=fty) for p in ins]
-    b.store(mathlib.emit(b, name, xs, dtype), b.gep(out, [i], inbounds=True, source_etype=fty))
+    y = mathlib.emit(b, name, xs, dtype, short_range)
+    b.store(y, b.gep(out, [i], inbounds=True, source_etype=fty))
     nxt = b.add(i, i64(1))
     i.add_incoming(nxt, loop)
     b.cbranch(b.icmp_signed("<", nxt, n), loop, done)
@@ -67,10 +70,10 @@ def _engine():
     return llvm.create_mcjit_compiler(backing, tm)
 
 
-def optimized(name: str, dtype) -> llvm.ModuleRef:
+def optimized(name: str, dtype, short_range: bool = False) -> llvm.ModuleRef:
     """The kernel's module after the O3 pipeline for the host."""
     tm = _target_machine()
-    module = build_module(name, dtype, tm.triple, str(tm.target_data))
+    module = build_module(name, dtype, tm.triple, str(tm.target_data), short_range)
     mod = llvm.parse_assembly(str(module))
     mod.verify()
     pto = llvm.create_pipeline_tuning_options(speed_level=3)
@@ -87,14 +90,14 @@ def assembly(name: str, dtype) -> str:
 
 
 @functools.cache
-def kernel(name: str, dtype):
+def kernel(name: str, dtype, short_range: bool = False):
     """A callable ``f(*inputs) -> out`` running the compiled loop over contiguous arrays."""
     dt = np.dtype(dtype)
     arity = mathlib.FUNCTIONS[name][0]
-    mod = optimized(name, dt)
+    mod = optimized(name, dt, short_range)
     mod.name = f"math_{name}_{dt}"
     # every module defines "k"; rename so the shared engine can hold them all
-    sym = f"k_{name}_{dt}"
+    sym = f"k_{name}_{dt}{'_short' if short_range else ''}"
     text = str(mod).replace("@k(", f"@{sym}(")
     mod = llvm.parse_assembly(text)
     engine = _engine()

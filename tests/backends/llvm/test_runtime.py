@@ -314,6 +314,25 @@ def test_a_warm_process_skips_building_ir_for_kernels_it_has_seen(tmp_path):
     assert lines[-1] == "0"  # same kernels: no IR built, loaded through their signatures
 
 
+def test_float32_sin_cos_rerun_past_the_short_reduction_equal_numpy():
+    """A float32 sin/cos argument past the short float32 reduction (2**17) reruns the chunk
+    with the full reduction; past 2**51 with the C library. Every tier gives NumPy's result
+    within the ulp bound, whichever element of the chunk triggered the rerun."""
+    rng = np.random.default_rng(5)
+    base = rng.uniform(-6, 6, 4096).astype(np.float32)
+    cases = [base, np.concatenate([base, [np.float32(3e5)]]),
+             np.concatenate([base, [np.float32(1e6), np.float32(-4e4)]]),
+             np.concatenate([base, [np.float32(1e20)]])]
+
+    def f(a):
+        return np.sin(a) * 2 - np.cos(a)
+
+    dynajit.reset()
+    compiled = dynajit.compile(f, backend="llvm")
+    for x in cases:
+        np.testing.assert_allclose(compiled(x), f(x), rtol=1e-6, atol=3e-7)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_sin_cos_tan_of_huge_arguments_equal_numpy(dtype):
     """Past the polynomials' reduction range (2**51) the kernel reruns with the C library."""

@@ -52,7 +52,11 @@ logaddexp  0.00 d   1.52     all; NumPy's formula (error in ulps of max(|x|, |y|
 
 sin, cos and tan are accurate for |x| < ``REDUCTION_LIMIT`` (2**51, about 2.3e15); beyond
 that the result is only kept within [-1, 1] (tan: finite), not accurate. float32 inputs above
-2**51 are affected too. The routines need hardware fma for speed (x86-64-v3 and later, every
+2**51 are affected too. float32 sin and cos also have a short-range form (``short_range=True``,
+accurate for |x| < 2**17 with the same max ulp as above): the quadrant reduction in float32
+with a three-part pi/2 instead of in double, 1.7x faster. The llvm backend runs it first and
+reruns a chunk with the full form (or the C library) when an argument was past its range.
+The routines need hardware fma for speed (x86-64-v3 and later, every
 NVIDIA GPU): without it llvm.fma becomes a libm call.
 """
 
@@ -114,6 +118,25 @@ FUNCTIONS: dict[str, tuple[int, Routine, Routine]] = {
 
 _TYPES = {np.dtype(np.float32): ir.FloatType(), np.dtype(np.float64): ir.DoubleType()}
 
+# Routines with a faster short-range form: name -> (dtype, |x| limit, routine).
+SHORT_RANGE: dict[str, tuple[np.dtype, float, Routine]] = {
+    "sin": (np.dtype(np.float32), _trig.SHORT_LIMIT_F32,
+            lambda m, x: _trig.sin(m, x, short=True)),
+    "cos": (np.dtype(np.float32), _trig.SHORT_LIMIT_F32,
+            lambda m, x: _trig.cos(m, x, short=True)),
+}
+
+
+def short_range_limit(name: str, dtype) -> float | None:
+    """The |x| below which ``emit(..., short_range=True)`` is accurate, or None where
+    ``name`` on ``dtype`` has no short-range form.
+
+    >>> short_range_limit("sin", np.float32), short_range_limit("sin", np.float64)
+    (131072.0, None)
+    """
+    entry = SHORT_RANGE.get(name)
+    return entry[1] if entry is not None and np.dtype(dtype) == entry[0] else None
+
 
 def supports(name: str, dtype) -> bool:
     """Whether ``emit`` has a routine for NumPy ufunc ``name`` (or ``"erf"``) on ``dtype``.
@@ -128,7 +151,8 @@ def supports(name: str, dtype) -> bool:
     return name in FUNCTIONS and dt in _TYPES
 
 
-def emit(builder: ir.IRBuilder, name: str, args: list[ir.Value], dtype) -> ir.Value:
+def emit(builder: ir.IRBuilder, name: str, args: list[ir.Value], dtype,
+         short_range: bool = False) -> ir.Value:
     """Append straight-line IR computing ``name(*args)`` at the builder's position and return
     the result. ``args`` are scalar values of the float type matching ``dtype`` (float32 or
     float64); the IR contains no branches and no calls other than the allowed intrinsics.
@@ -150,4 +174,6 @@ def emit(builder: ir.IRBuilder, name: str, args: list[ir.Value], dtype) -> ir.Va
             f"{[str(a.type) for a in args]}"
         )
     m = Emitter(builder, fty)
+    if short_range and short_range_limit(name, dtype) is not None:
+        return SHORT_RANGE[name][2](m, *args)
     return (f64 if m.double else f32)(m, *args)
