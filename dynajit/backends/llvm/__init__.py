@@ -17,6 +17,8 @@ from dynajit.trace import structured
 
 
 class LLVMTarget(Target):
+    blocks_rows = True
+
     def supports(self, name: str, dtype: np.dtype) -> bool:
         from dynajit.backends.llvm import scalar_ops
 

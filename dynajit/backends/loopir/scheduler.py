@@ -102,6 +102,7 @@ class CallStep:
     label: str
     args: tuple
     kwargs: dict
+    meta: tuple[tuple[int, ...], np.dtype] | None = None  # an array result's shape, dtype
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,6 +129,9 @@ def _prod(shape: tuple) -> int:
 # ------------------------------------------------------------------------------ target
 class Target(abc.ABC):
     """What a code generator supports; the scheduler asks before lowering an op."""
+
+    # Whether the target's runtime runs ``blocking.RowBlocks`` steps.
+    blocks_rows = False
 
     @abc.abstractmethod
     def supports(self, name: str, dtype: np.dtype) -> bool:
@@ -260,8 +264,17 @@ class Scheduler:
         scalars = {self.runtime_var(n) for n in (self._output_nodes())
                    if getattr(n.meta, "scalar", False)}
         self.steps = fuse_rows(self.steps, self.decisions)
+        if self.target.blocks_rows:
+            from dynajit.backends.loopir.blocking import block_rows
+
+            self.steps = block_rows(self.steps, self._input_shapes(), self.decisions)
         reuse_dead_buffers(self.steps, _var_names(outputs), self.decisions)
         return Schedule(inputs, self.steps, outputs, scalars, self.decisions)
+
+    def _input_shapes(self) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+        """Shape and dtype of the C-contiguous array inputs."""
+        return {p.name: (tuple(x.shape), x.dtype) for p, x in self._example.items()
+                if isinstance(x, np.ndarray) and x.flags.c_contiguous}
 
     def _output_nodes(self) -> list[Node]:
         from dynajit.graph.graph import iter_nodes
@@ -304,7 +317,9 @@ class Scheduler:
             var = self.fresh("t")
             args = map_nodes(node.args, lambda n: Var(self.runtime_var(n)))
             kwargs = map_nodes(node.kwargs, lambda n: Var(self.runtime_var(n)))
-            self.steps.append(CallStep(var, op.impl, op.name, args, kwargs))
+            meta = ((tuple(node.meta.shape), np.dtype(node.meta.dtype))
+                    if _array_meta(node.meta) else None)
+            self.steps.append(CallStep(var, op.impl, op.name, args, kwargs, meta))
             self.runtime[node] = var
             self.decisions.append({"extern": op.name, "node": node.name,
                                    "reason": "no loop form" if op.lowering is None
@@ -487,7 +502,7 @@ def _var_names(value: Any) -> set[str]:
     return set()
 
 
-def _kernel_buffers(kernel: Kernel) -> set[str]:
+def kernel_buffers(kernel: Kernel) -> set[str]:
     names = {st.out.name for st in kernel.stages}
     for st in kernel.stages:
         names.update(name for name, _ in stage_loads(st, kernel.outer))
@@ -505,7 +520,13 @@ def reuse_dead_buffers(steps: list[Any], outputs: set[str], decisions: list[dict
         if isinstance(step, CallStep):
             pinned |= _var_names(step.args) | _var_names(step.kwargs)
         elif isinstance(step, KernelStep):
-            for name in _kernel_buffers(step.kernel):
+            for name in kernel_buffers(step.kernel):
+                first.setdefault(name, i)
+                last[name] = i
+        elif hasattr(step, "blocked_buffers"):  # blocking.RowBlocks: every buffer at once
+            kernels, externs = step.blocked_buffers()
+            pinned |= externs
+            for name in kernels:
                 first.setdefault(name, i)
                 last[name] = i
     free: list[AllocStep] = []
@@ -540,6 +561,8 @@ def describe(schedule_: Schedule) -> str:
         elif isinstance(step, CallStep):
             args = ", ".join(a.name if isinstance(a, Var) else repr(a) for a in step.args)
             lines.append(f"{step.var} = {step.label}({args})")
+        elif hasattr(step, "describe"):
+            lines.extend(step.describe())
         else:
             k = step.kernel
             lines.append(f"{k.name}: loops {k.outer}")
