@@ -31,16 +31,44 @@ static int data_pointer(PyObject *obj, void **out) {
     return 0;
 }
 
+/* One kernel of a row program: its kernel rows x run over buffer rows x + offset; it has
+ * `rows` kernel rows of `per_row` iterations of its (possibly collapsed) outer loop. */
+typedef struct {
+    kernel_fn fn;
+    void **buffers;
+    int64_t *params;
+    int64_t offset, rows, per_row;
+} row_step;
+
+/* A thread's share: [start, end) of a kernel's outer loop, or, with `nsteps` > 0, buffer
+ * rows [start, end) of a row program, run block by block, every step per block. */
 typedef struct {
     kernel_fn fn;
     void **buffers;
     int64_t *params;
     int64_t start, end;
+    const row_step *steps;
+    long nsteps;
+    int64_t block;
 } chunk;
+
+static int64_t clamp_rows(int64_t v, int64_t hi) { return v < 0 ? 0 : (v > hi ? hi : v); }
 
 static void *run_chunk(void *arg) {
     chunk *c = (chunk *)arg;
-    c->fn(c->buffers, c->params, c->start, c->end);
+    if (c->nsteps == 0) {
+        c->fn(c->buffers, c->params, c->start, c->end);
+        return NULL;
+    }
+    for (int64_t s = c->start; s < c->end; s += c->block) {
+        int64_t e = s + c->block < c->end ? s + c->block : c->end;
+        for (long k = 0; k < c->nsteps; k++) {
+            const row_step *st = &c->steps[k];
+            int64_t lo = clamp_rows(s - st->offset, st->rows);
+            int64_t hi = clamp_rows(e - st->offset, st->rows);
+            if (lo < hi) st->fn(st->buffers, st->params, lo * st->per_row, hi * st->per_row);
+        }
+    }
     return NULL;
 }
 
@@ -152,6 +180,32 @@ static int run_on_pool(chunk *chunks, long n) {
     return 1;
 }
 
+/* Runs `whole` split into `threads` contiguous shares: on the pool, else on threads started
+ * here (a share whose thread cannot start runs on the calling thread). */
+static void run_split(const chunk *whole, long threads) {
+    if (threads <= 1) {
+        run_chunk((void *)whole);
+        return;
+    }
+    pthread_t ids[MAX_THREADS];
+    chunk chunks[MAX_THREADS];
+    int started[MAX_THREADS];
+    int64_t total = whole->end - whole->start;
+    for (long t = 0; t < threads; t++) {
+        chunks[t] = *whole;
+        chunks[t].start = whole->start + total * t / threads;
+        chunks[t].end = whole->start + total * (t + 1) / threads;
+    }
+    if (run_on_pool(chunks, threads)) return;
+    for (long t = 1; t < threads; t++)
+        started[t] = pthread_create(&ids[t], NULL, run_chunk, &chunks[t]) == 0;
+    run_chunk(&chunks[0]);
+    for (long t = 1; t < threads; t++) {
+        if (started[t]) pthread_join(ids[t], NULL);
+        else run_chunk(&chunks[t]); /* no thread: run it here */
+    }
+}
+
 /* launch(address, arrays: tuple, params: ndarray[int64], start, end, threads) */
 static PyObject *launch(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 6) {
@@ -179,33 +233,78 @@ static PyObject *launch(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (threads > MAX_THREADS) threads = MAX_THREADS;
     if (threads < 1) threads = 1;
     if (end - start < threads) threads = end - start > 0 ? (long)(end - start) : 1;
+    chunk whole = {fn, buffers, (int64_t *)params, start, end, NULL, 0, 0};
     Py_BEGIN_ALLOW_THREADS
-    if (threads == 1) {
-        fn(buffers, (int64_t *)params, start, end);
-    } else {
-        pthread_t ids[MAX_THREADS];
-        chunk chunks[MAX_THREADS];
-        int started[MAX_THREADS];
-        int64_t total = end - start;
-        for (long t = 0; t < threads; t++) {
-            chunks[t].fn = fn;
-            chunks[t].buffers = buffers;
-            chunks[t].params = (int64_t *)params;
-            chunks[t].start = start + total * t / threads;
-            chunks[t].end = start + total * (t + 1) / threads;
-        }
-        if (run_on_pool(chunks, threads)) goto ran;
-        for (long t = 1; t < threads; t++)
-            started[t] = pthread_create(&ids[t], NULL, run_chunk, &chunks[t]) == 0;
-        run_chunk(&chunks[0]);
-        for (long t = 1; t < threads; t++) {
-            if (started[t]) pthread_join(ids[t], NULL);
-            else run_chunk(&chunks[t]); /* no thread: run it here */
-        }
-    }
-ran:
+    run_split(&whole, threads);
     Py_END_ALLOW_THREADS
     Py_RETURN_NONE;
+}
+
+/* launch_rows(steps, rows, block, threads): a row program; steps is a tuple of
+ * (address, arrays, params, offset, kernel rows, per_row). Each thread takes a contiguous
+ * share of the buffer rows [0, rows) and runs every step on each block of it: steps touch
+ * the buffers they make only in their own rows, so threads need no barrier between steps. */
+static PyObject *launch_rows(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 4 || !PyTuple_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "launch_rows(steps: tuple, rows, block, threads)");
+        return NULL;
+    }
+    Py_ssize_t nsteps = PyTuple_GET_SIZE(args[0]);
+    int64_t rows = PyLong_AsLongLong(args[1]);
+    int64_t block = PyLong_AsLongLong(args[2]);
+    long threads = PyLong_AsLong(args[3]);
+    if (PyErr_Occurred()) return NULL;
+    Py_ssize_t nbuf = 0;
+    for (Py_ssize_t k = 0; k < nsteps; k++) {
+        PyObject *step = PyTuple_GET_ITEM(args[0], k);
+        if (!PyTuple_Check(step) || PyTuple_GET_SIZE(step) != 6 ||
+            !PyTuple_Check(PyTuple_GET_ITEM(step, 1))) {
+            PyErr_SetString(PyExc_TypeError, "launch_rows: a step is (address, arrays, "
+                                             "params, offset, rows, per_row)");
+            return NULL;
+        }
+        nbuf += PyTuple_GET_SIZE(PyTuple_GET_ITEM(step, 1));
+    }
+    row_step *steps = PyMem_Malloc(sizeof(row_step) * (nsteps ? nsteps : 1));
+    void **buffers = PyMem_Malloc(sizeof(void *) * (nbuf ? nbuf : 1));
+    if (steps == NULL || buffers == NULL) {
+        PyMem_Free(steps);
+        PyMem_Free(buffers);
+        return PyErr_NoMemory();
+    }
+    void **next = buffers;
+    for (Py_ssize_t k = 0; k < nsteps; k++) {
+        PyObject *step = PyTuple_GET_ITEM(args[0], k);
+        PyObject *arrays = PyTuple_GET_ITEM(step, 1);
+        row_step *st = &steps[k];
+        st->fn = (kernel_fn)PyLong_AsVoidPtr(PyTuple_GET_ITEM(step, 0));
+        st->buffers = next;
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(arrays); i++) {
+            if (data_pointer(PyTuple_GET_ITEM(arrays, i), next++) < 0) goto fail;
+        }
+        void *params = NULL;
+        if (data_pointer(PyTuple_GET_ITEM(step, 2), &params) < 0) goto fail;
+        st->params = (int64_t *)params;
+        st->offset = PyLong_AsLongLong(PyTuple_GET_ITEM(step, 3));
+        st->rows = PyLong_AsLongLong(PyTuple_GET_ITEM(step, 4));
+        st->per_row = PyLong_AsLongLong(PyTuple_GET_ITEM(step, 5));
+        if (PyErr_Occurred()) goto fail;
+    }
+    if (block < 1) block = 1;
+    if (threads > MAX_THREADS) threads = MAX_THREADS;
+    if (threads < 1) threads = 1;
+    if (rows < threads) threads = rows > 0 ? (long)rows : 1;
+    chunk whole = {NULL, NULL, NULL, 0, rows, steps, (long)nsteps, block};
+    Py_BEGIN_ALLOW_THREADS
+    run_split(&whole, threads);
+    Py_END_ALLOW_THREADS
+    PyMem_Free(steps);
+    PyMem_Free(buffers);
+    Py_RETURN_NONE;
+fail:
+    PyMem_Free(steps);
+    PyMem_Free(buffers);
+    return NULL;
 }
 
 static PyObject *set_ndarray_type(PyObject *self, PyObject *type) {
@@ -222,6 +321,8 @@ static PyObject *set_ndarray_type(PyObject *self, PyObject *type) {
 static PyMethodDef methods[] = {
     {"launch", (PyCFunction)(void (*)(void))launch, METH_FASTCALL,
      "launch(address, arrays, params, start, end, threads): run a compiled kernel"},
+    {"launch_rows", (PyCFunction)(void (*)(void))launch_rows, METH_FASTCALL,
+     "launch_rows(steps, rows, block, threads): run a row program (blocks of rows)"},
     {"set_ndarray_type", set_ndarray_type, METH_O, "tell the launcher numpy.ndarray"},
     {NULL, NULL, 0, NULL},
 };

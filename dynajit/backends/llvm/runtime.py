@@ -137,7 +137,8 @@ class CompiledGraph:
     ``np.errstate``/``np.seterr`` the wrapper runs ``fallback`` (the eager graph) instead."""
 
     def __init__(self, sched: Schedule, name: str = "graph", fallback: Any = None):
-        env: dict[str, Any] = {"_launch": _launch.launch, "_empty": host_pool.empty,
+        env: dict[str, Any] = {"_launch": _launch.launch, "_launch_rows": _launch.launch_rows,
+                               "_empty": host_pool.empty,
                                "_errstate": _ERRSTATE, "_default": _DEFAULT_ERRSTATE,
                                "_fallback": fallback}
         names: dict[int, str] = {}
@@ -184,11 +185,25 @@ class CompiledGraph:
 
     def _row_blocks(self, step: RowBlocks, env: dict[str, Any], names: dict[int, str],
                     directory: str | None) -> list[str]:
-        """A loop over blocks of rows; each block's launch ranges are precomputed."""
+        """Kernels only: one ``_launch_rows`` call (each thread runs every kernel on the blocks
+        of its own rows, no barrier between kernels). With GEMMs: a Python loop over blocks
+        (NumPy's matmul per block), each block's launch ranges precomputed."""
+        gemm = any(isinstance(inner, BlockedMatmul) for inner in step.steps)
+        if not gemm:
+            parts, threads = [], 1
+            for inner in step.steps:
+                kernel = inner.step.kernel
+                source = self._kernel(kernel, env, directory)
+                arrays = ", ".join(source.buffers) + ("," if len(source.buffers) == 1 else "")
+                per_row = source.outer[0] // kernel.outer[0]
+                parts.append(f"(_{kernel.name}, ({arrays}), _{kernel.name}_params, "
+                             f"{inner.row_offset}, {inner.rows}, {per_row})")
+                threads = max(threads, threads_for(kernel.work))
+            return [f"    _launch_rows(({', '.join(parts)},), {step.rows}, {step.block}, "
+                    f"{threads})  # blocks of {step.block} rows per thread"]
         body: list[str] = []
         bounds: list[list[tuple[int, int]]] = []
         starts = range(0, step.rows, step.block)
-        gemm = any(isinstance(inner, BlockedMatmul) for inner in step.steps)
         for inner in step.steps:
             if isinstance(inner, BlockedMatmul):
                 fn = _literal(inner.fn, names, env)
@@ -203,11 +218,9 @@ class CompiledGraph:
                             min(max(min(s + step.block, step.rows) - c, 0), n) * per_row)
                            for s in starts])
             k = len(bounds) - 1
-            # Each block is a slice of a large job, so the whole job's work decides; between
-            # GEMMs, BLAS's threads spin on the other cores, and a kernel is faster on the
-            # calling thread alone (MLP 39062x256: 92-95 ms against 99-104 ms with two).
-            threads = 1 if gemm else threads_for(kernel.work)
-            body.append(self._launch_line(kernel, source, f"_lo{k}", f"_hi{k}", threads,
+            # Between GEMMs, BLAS's threads spin on the other cores, and a kernel is faster
+            # on the calling thread alone (MLP 39062x256: 92-95 ms against 99-104 ms).
+            body.append(self._launch_line(kernel, source, f"_lo{k}", f"_hi{k}", 1,
                                           "        "))
         table = tuple((s, min(s + step.block, step.rows),
                        *(v for b in bounds for v in b[i])) for i, s in enumerate(starts))

@@ -29,11 +29,13 @@ from dynajit.backends.loopir.scheduler import (
     stage_loads,
 )
 
-# A block's rows are sized so that the buffers it touches take about this many bytes (two
-# L2 caches here); a run with a GEMM takes at least GEMM_ROWS rows per block, below which
-# the GEMM loses more than the cache gains (measured, MLP 39062x256: 128 rows 111 ms, 512
-# rows 94 ms, 1024 rows 91 ms).
-BLOCK_BYTES = 1 << 20
+# A block's rows are sized so that the buffers it touches take about this many bytes: a run of
+# kernels only is one launch in which each thread walks its own rows block by block (stencil
+# 3162x3162, best of 3 on a noisy machine: 128 KiB 2.7, 256 KiB 2.7-2.9, 1 MiB 3.2-3.4,
+# 4 MiB 3.9 ms). A run with a GEMM takes at least GEMM_ROWS rows per block, below which the
+# GEMM loses more than the cache gains (MLP 39062x256: 128 rows 111 ms, 512 rows 94 ms, 1024
+# rows 91 ms).
+BLOCK_BYTES = 256 << 10
 GEMM_ROWS = 1024
 # Blocking pays only when the buffers that two or more steps share outgrow the caches.
 SHARED_BYTES = 16 << 20

@@ -209,6 +209,15 @@ def test_forked_child_runs_parallel_kernels_without_the_parents_workers():
     assert os.waitstatus_to_exitcode(status) == 0
 
 
+def test_launch_rows_rejects_malformed_steps_without_running():
+    from dynajit.backends.llvm import _launch
+
+    with pytest.raises(TypeError, match="launch_rows"):
+        _launch.launch_rows(((1, 2),), 4, 1, 1)
+    with pytest.raises(TypeError, match="launch_rows"):
+        _launch.launch_rows([], 4, 1, 1)
+
+
 def test_unaligned_and_scalar_inputs():
     raw = np.zeros(8 * 5 + 1, np.uint8)
     x = raw[1:].view(np.float64)  # unaligned

@@ -109,3 +109,14 @@ def test_blocked_results_equal_numpy(rows, cols, shift, block_bytes, dtype):
     tol = 1e-5 if dtype == np.float32 else 1e-12
     for g, e in zip(got, expected, strict=True):
         np.testing.assert_allclose(g, e, rtol=tol, atol=tol * cols)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_stencil_blocked_over_threads_equals_numpy(threads):
+    """Default sizes: a 1100x1000 float64 stencil is blocked; each thread walks its own rows."""
+    u = np.random.default_rng(2).standard_normal((1100, 1000))
+    (blocks,) = blocks_in(schedule_of(stencil, u))
+    with dynajit.config.patch(threads=threads):
+        dynajit.reset()
+        got = dynajit.compile(stencil, backend="llvm")(u)
+    np.testing.assert_allclose(got, stencil(u), rtol=1e-15, atol=1e-15)
