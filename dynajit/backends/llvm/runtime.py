@@ -32,6 +32,12 @@ _counter = itertools.count()
 # 0.038 ms; 2^18 and 2^16 gained nothing more and slowed the MLP (its epilogue kernels
 # then compete with BLAS threads that spin after each GEMM).
 PARALLEL_WORK = 1 << 20
+# After a BLAS call, BLAS's own threads spin on the other cores for a while; a kernel below
+# this work then runs faster on the calling thread alone (MLP 391x256, best of 3 alternating
+# runs: 0.92-1.02 ms with kernels on one thread, 1.07-1.12 ms with two).
+AFTER_BLAS_WORK = 1 << 24
+BLAS_OPS = frozenset({"matmul", "dot", "vdot", "inner", "tensordot", "einsum", "vecdot",
+                      "matvec", "vecmat"})
 
 
 def _literal(value: Any, names: dict[int, str], env: dict[str, Any]) -> str:
@@ -148,6 +154,7 @@ class CompiledGraph:
             lines.append(f"        return _fallback({', '.join(sched.inputs)})")
         self.kernels: list[tuple[str, Any]] = []
         directory = cache_dir()
+        after_blas = False
         for step in sched.steps:
             if isinstance(step, AllocStep) and step.reuse:
                 lines.append(f"    {step.var} = {step.reuse}  # a dead buffer, reused")
@@ -155,6 +162,7 @@ class CompiledGraph:
                 dt = _literal(np.dtype(step.dtype), names, env)
                 lines.append(f"    {step.var} = _empty({step.shape!r}, {dt})")
             elif isinstance(step, CallStep):
+                after_blas = after_blas or step.label in BLAS_OPS
                 fn = _literal(step.fn, names, env)
                 args = [_literal(a, names, env) for a in step.args]
                 args += [f"{k}={_literal(v, names, env)}" for k, v in step.kwargs.items()]
@@ -165,7 +173,10 @@ class CompiledGraph:
                 assert isinstance(step, KernelStep)
                 source = self._kernel(step.kernel, env, directory)
                 end = source.outer[0] if source.outer else 1
-                threads = threads_for(step.kernel.work) if source.outer else 1
+                work = step.kernel.work
+                threads = threads_for(work) if source.outer else 1
+                if after_blas and work < AFTER_BLAS_WORK:
+                    threads = 1
                 lines.append(self._launch_line(step.kernel, source, "0", str(end), threads))
         self._finish(sched, lines, env, names, name)
 
