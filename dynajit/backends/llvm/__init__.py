@@ -22,6 +22,8 @@ class LLVMTarget(Target):
     def supports(self, name: str, dtype: np.dtype) -> bool:
         from dynajit.backends.llvm import scalar_ops
 
+        if name == "load_at":  # gathers
+            return True
         return loop_dtype(dtype) and scalar_ops.supports(name, dtype)
 
     def supports_reduction(self, kind: str, dtype: np.dtype) -> bool:

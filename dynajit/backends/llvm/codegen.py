@@ -17,7 +17,7 @@ from llvmlite import ir
 from dynajit.backends.llvm import scalar_ops
 from dynajit.backends.llvm.scalar_ops import RANGE_EXACT, RANGE_SHORT
 from dynajit.backends.loopir.ir import Ix, loop_vars, use_handler
-from dynajit.backends.loopir.scheduler import Kernel, Reduction, Stage, stage_loads
+from dynajit.backends.loopir.scheduler import DATA_INDEX, Kernel, Reduction, Stage, stage_loads
 
 I32 = ir.IntType(32)
 I64 = ir.IntType(64)
@@ -53,6 +53,8 @@ def collapse(kernel: Kernel) -> tuple[tuple[int, ...], dict[str, tuple[str, bool
     accesses = [ix for _, ix in stage_loads(stage, kernel.outer)]
     accesses.append(stage.out.index(idx))
     coefs = [dict(ix.terms) for ix in accesses]
+    # a gather's address depends on data: its dimensions stay apart
+    gather = any(ix == DATA_INDEX for ix in accesses)
     sizes = list(kernel.outer)
     groups: list[list[int]] = []
     for k in reversed(range(n)):
@@ -65,8 +67,8 @@ def collapse(kernel: Kernel) -> tuple[tuple[int, ...], dict[str, tuple[str, bool
             for j in group:
                 span *= sizes[j]
             last = group[-1]
-            if inner == k + 1 and all(c.get(f"x{k}", 0) == c.get(f"x{last}", 0) * span
-                                      for c in coefs):
+            if not gather and inner == k + 1 and all(
+                    c.get(f"x{k}", 0) == c.get(f"x{last}", 0) * span for c in coefs):
                 group.insert(0, k)
                 continue
         groups.append([k])
@@ -301,6 +303,13 @@ class LLVMKernelBuilder:
         ptr = self._address(name, index, dtype)
         return self.builder.load(ptr, typ=llvm_type(dtype), align=np.dtype(dtype).itemsize)
 
+    def load_at(self, name: str, index: Ix, offset: ir.Value, dtype: Any) -> ir.Value:
+        """A gather: element ``index + offset``, ``offset`` an int64 computed in the body."""
+        b = self.builder
+        ptr = b.gep(self.ptrs[name], [b.add(self.index(index), offset)], inbounds=True,
+                    source_etype=llvm_type(dtype))
+        return b.load(ptr, typ=llvm_type(dtype), align=np.dtype(dtype).itemsize)
+
     def constant(self, value: Any, dtype: Any) -> ir.Value:
         """Constants of a body are parameters too (their bits in the int64 slot), so
         ``x * 0.5`` and ``x * 0.25`` share one compiled kernel."""
@@ -349,6 +358,9 @@ class _SignatureHandler:
 
     def load(self, name: str, index: Ix, dtype: Any) -> str:
         return self._emit(f"load {name} {index!r} {np.dtype(dtype).str}")
+
+    def load_at(self, name: str, index: Ix, offset: str, dtype: Any) -> str:
+        return self._emit(f"load_at {name} {index!r} {offset} {np.dtype(dtype).str}")
 
     def constant(self, value: Any, dtype: Any) -> str:
         return self._emit(f"const {value!r} {np.dtype(dtype).str}")

@@ -15,7 +15,7 @@ from dynajit.ops.elementwise import UFUNC_NAMES
 
 # ufuncs with one output that a loop body may call (``ops().<name>(*args, dtype=...)``).
 LOOP_UFUNCS = tuple(n for n in UFUNC_NAMES if getattr(np, n).nout == 1)
-HANDLER_OPS = ("load", "constant", "cast", "where") + LOOP_UFUNCS
+HANDLER_OPS = ("load", "load_at", "constant", "cast", "where") + LOOP_UFUNCS
 REDUCTION_KINDS = ("sum", "prod", "max", "min", "any", "all", "argmax", "argmin")
 
 
@@ -36,6 +36,10 @@ class NumpyHandler:
     def load(self, name: str, index: Ix, dtype: Any) -> np.ndarray:
         flat, lo = self.flats[name]
         return flat[self._index(index) - lo]
+
+    def load_at(self, name: str, index: Ix, offset: np.ndarray, dtype: Any) -> np.ndarray:
+        flat, lo = self.flats[name]
+        return flat[self._index(index) + np.asarray(offset, np.int64) - lo]
 
     def constant(self, value: Any, dtype: Any) -> np.ndarray:
         return np.asarray(value, dtype)
@@ -138,6 +142,9 @@ class PrintHandler:
 
     def load(self, name: str, index: Ix, dtype: Any) -> str:
         return self._emit(f"load({name}, {index!r})")
+
+    def load_at(self, name: str, index: Ix, offset: str, dtype: Any) -> str:
+        return self._emit(f"load({name}, {index!r} + {offset})")
 
     def constant(self, value: Any, dtype: Any) -> str:
         return self._emit(f"constant({value!r}, {np.dtype(dtype).name})")

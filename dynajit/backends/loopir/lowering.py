@@ -7,6 +7,7 @@ values that must live in memory."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +21,7 @@ from dynajit.backends.loopir.ir import (
     Reduction,
     View,
     affine_view_map,
+    c_strides,
     ops,
 )
 from dynajit.ops.elementwise import UFUNC_OPS
@@ -563,6 +565,114 @@ def _broadcast_value(value: Any, shape: tuple, dtype: np.dtype) -> Pointwise:
     return Pointwise(tuple(shape), dtype, broadcast_loader(value, tuple(shape), dtype))
 
 
+# ------------------------------------------------------------------------------ gathers
+_INT64 = np.dtype(np.int64)
+
+
+def _bounds_check(size: int, axis: int) -> Callable[[Any], None]:
+    """NumPy's IndexError for the first index outside [-size, size) (a kernel cannot raise:
+    this wrapper step runs before it)."""
+
+    def check(indices: Any) -> None:
+        idx = np.asarray(indices)
+        bad = (idx < -size) | (idx >= size) if idx.dtype.kind == "i" else idx >= size
+        if bad.any():
+            i = int(idx.reshape(-1)[int(np.argmax(bad.reshape(-1)))])
+            raise IndexError(f"index {i} is out of bounds for axis {axis} with size {size}")
+
+    return check
+
+
+def _gather_source(a: LoopValue, axis: int | None, ctx: Any) -> Buffer | None:
+    """``a`` as a buffer (flattened when ``axis`` is None): read at computed indices, it
+    must be in memory."""
+    if not isinstance(a, Buffer):
+        done = ctx.realize(a, "read at computed indices (gather)")
+        a = done if isinstance(done, Buffer) else done.realized
+    if axis is None:
+        if tuple(a.strides) != c_strides(a.shape):
+            a = ctx.fresh_buffer(a, "gather from a flattened copy")
+        return Buffer(a.name, (a.size,), a.dtype, a.offset, (1,))
+    return a
+
+
+def _gather(node: Any, a: LoopValue, indices: LoopValue, index_node: Any, axis: int | None,
+            mode: str, ctx: Any) -> LoopValue | None:
+    """``np.take(a, indices, axis, mode)`` as a pointwise value over the result: each element
+    loads its index, maps it into range (wrap, clip, or negative indices for raise, whose
+    bounds a check step has verified) and loads ``a`` at the computed address."""
+    dtype = np.dtype(node.meta.dtype)
+    if (not loop_dtype(dtype) or indices.dtype.kind not in "iu" or not loop_dtype(indices.dtype)
+            or dtype != a.dtype or not ctx.supports("load_at", _INT64)
+            or (axis is not None and not a.shape)):
+        return None
+    src = _gather_source(a, axis, ctx)
+    along = 0 if axis is None else axis
+    size = src.shape[along]
+    rank = len(indices.shape)
+    if mode == "raise" and math.prod(src.shape[:along]) and indices.size:
+        ctx.check(_bounds_check(size, along), "index bounds", index_node)
+    load_index = indices.loader()
+    stride = src.strides[along]
+    src_dtype = indices.dtype
+
+    def body(idx: tuple) -> Any:
+        o = ops()
+        i = load_index(idx[along:along + rank])
+        i = i if src_dtype == _INT64 else o.cast(i, src_dtype, _INT64)
+        n = o.constant(size, _INT64)
+        zero = o.constant(0, _INT64)
+        if mode == "wrap":
+            i = o.remainder(i, n, dtype=_INT64)
+        else:
+            if mode == "raise":
+                i = o.where(o.less(i, zero, dtype=_INT64), o.add(i, n, dtype=_INT64), i, _INT64)
+            # clip mode, and a safety net for raise: never read outside the axis
+            top = o.constant(max(size - 1, 0), _INT64)
+            i = o.minimum(o.maximum(i, zero, dtype=_INT64), top, dtype=_INT64)
+        static = src.index(idx[:along] + (Ix(0),) + idx[along + rank:])
+        return o.load_at(src.name, static, o.multiply(i, o.constant(stride, _INT64),
+                                                        dtype=_INT64), dtype)
+
+    return Pointwise(tuple(node.meta.shape), dtype, body)
+
+
+def lower_take(node: Any, args: tuple, kwargs: dict, ctx: Any) -> LoopValue | None:
+    a, indices = args
+    if not isinstance(a, LoopValue) or not isinstance(indices, LoopValue):
+        return None
+    return _gather(node, a, indices, node.args[1], kwargs.get("axis"),
+                   kwargs.get("mode", "raise"), ctx)
+
+
+def lower_gather(node: Any, args: tuple, kwargs: dict, ctx: Any) -> LoopValue | None:
+    """``x[..., idx, ...]`` with one integer array among full slices: a take along that
+    axis (NumPy's advanced indexing with one array index gives the same result)."""
+    x, entries = args
+    if not isinstance(x, LoopValue) or not isinstance(entries, tuple):
+        return None
+    if Ellipsis in entries:
+        k = entries.index(Ellipsis)
+        entries = entries[:k] + (slice(None),) * (len(x.shape) - len(entries) + 1) \
+            + entries[k + 1:]
+    entries = entries + (slice(None),) * (len(x.shape) - len(entries))
+    arrays = [k for k, e in enumerate(entries) if isinstance(e, LoopValue)]
+    if len(arrays) != 1 or len(entries) != len(x.shape):
+        return None
+    (axis,) = arrays
+    for k, e in enumerate(entries):
+        if k != axis and not (isinstance(e, slice) and e.step in (None, 1)
+                              and e.start in (None, 0) and e.stop in (None, x.shape[k])):
+            return None
+    return _gather(node, x, entries[axis], _array_entry(node.args[1]), axis, "raise", ctx)
+
+
+def _array_entry(entries: tuple) -> Any:
+    from dynajit.graph.graph import Node
+
+    return next(e for e in entries if isinstance(e, Node))
+
+
 # ------------------------------------------------------------------------------ registration
 def _register() -> None:
     for op in UFUNC_OPS.values():
@@ -575,6 +685,8 @@ def _register() -> None:
     OPS["setitem"].lowering = lower_setitem
     OPS["concatenate"].lowering = lower_concatenate
     OPS["pad"].lowering = lower_pad
+    OPS["take"].lowering = lower_take
+    OPS["gather"].lowering = lower_gather
     for name in ("zeros", "ones", "full", "zeros_like", "ones_like", "full_like"):
         OPS[name].lowering = lower_fill
     for name in _REDUCE_KIND:

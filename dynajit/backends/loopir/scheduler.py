@@ -193,6 +193,12 @@ class Scheduler:
                                "reason": reason})
         return value
 
+    def check(self, fn: Callable[[Any], None], label: str, node: Node) -> None:
+        """A wrapper step calling ``fn`` on the node's array before later kernels run (it
+        raises NumPy's error for values a kernel cannot report, e.g. indices out of bounds)."""
+        var = self.runtime_var(node)
+        self.steps.append(CallStep(self.fresh("chk"), fn, label, (Var(var),), {}))
+
     def new_buffer(self, shape: tuple[int, ...], dtype: np.dtype) -> Buffer:
         """An uninitialized buffer that ``store_into`` kernels fill (concatenate)."""
         var = self.fresh("buf")
@@ -396,6 +402,11 @@ def body_cost(value: Pointwise) -> int:
 
 
 # ------------------------------------------------------------------------------ row fusion
+# The index of a load whose address depends on loaded data (a gather): a variable no loop
+# has, so every analysis that asks where a load reads treats it as "anywhere".
+DATA_INDEX = Ix(0, (("?data", 1),))
+
+
 class _LoadRecorder:
     """A handler that records every load's buffer and index (values are opaque)."""
 
@@ -404,6 +415,9 @@ class _LoadRecorder:
 
     def load(self, name: str, index: Ix, dtype: Any) -> None:
         self.loads.append((name, index))
+
+    def load_at(self, name: str, index: Ix, offset: Any, dtype: Any) -> None:
+        self.loads.append((name, DATA_INDEX))
 
     def __getattr__(self, name: str) -> Any:
         return lambda *args, **kwargs: None
