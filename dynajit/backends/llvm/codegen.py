@@ -16,7 +16,7 @@ from llvmlite import ir
 
 from dynajit.backends.llvm import scalar_ops
 from dynajit.backends.llvm.scalar_ops import RANGE_EXACT, RANGE_SHORT
-from dynajit.backends.loopir.ir import Ix, loop_vars, use_handler
+from dynajit.backends.loopir.ir import Ix, Scan, loop_vars, use_handler
 from dynajit.backends.loopir.scheduler import DATA_INDEX, Kernel, Reduction, Stage, stage_loads
 
 I32 = ir.IntType(32)
@@ -252,6 +252,9 @@ class LLVMKernelBuilder:
             result = self.scalar.reduction_result(acc)
             self._store(stage.out.name, stage.out.index(idx), result, stage.out.dtype)
             return
+        if isinstance(value, Scan):
+            self._scan(stage, value, idx + ridx)
+            return
 
         def compute() -> None:
             with use_handler(self):
@@ -259,6 +262,25 @@ class LLVMKernelBuilder:
             self._store(stage.out.name, stage.out.index(idx + ridx), v, stage.out.dtype)
 
         self._inner_loops(stage.inner, 0, compute)
+
+    def _scan(self, stage: Stage, value: Scan, index: tuple) -> None:
+        """A running sum or product along the inner loop, stored at every step (the order is
+        NumPy's: sequential, so float results are equal bit for bit)."""
+        ty = llvm_type(value.dtype)
+        acc = self.entry_builder.alloca(ty)
+        one = value.kind == "prod"
+        self.builder.store(ir.Constant(ty, (1.0 if one else 0.0) if value.dtype.kind == "f"
+                                       else int(one)), acc)
+        op = "multiply" if one else "add"
+
+        def step() -> None:
+            with use_handler(self):
+                v = value.body(index)
+                new = getattr(self, op)(self.builder.load(acc, typ=ty), v, dtype=value.dtype)
+            self.builder.store(new, acc)
+            self._store(stage.out.name, stage.out.index(index), new, stage.out.dtype)
+
+        self._inner_loops(stage.inner, 0, step)
 
     def _flat_rindex(self, sizes: tuple[int, ...]) -> ir.Value:
         """The C-order flat position in the reduced dimensions (argmax/argmin results)."""
@@ -394,5 +416,7 @@ def kernel_signature(kernel: Kernel) -> str:
                 h.lines.append(f"reduce {v.kind} {v.dtype.str} {v.src_dtype.str}")
                 v.body(idx, ridx)
             else:
+                if isinstance(stage.value, Scan):
+                    h.lines.append(f"scan {stage.value.kind} {stage.value.dtype.str}")
                 stage.value.body(idx + ridx)
     return "\n".join(h.lines)

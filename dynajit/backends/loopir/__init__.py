@@ -24,6 +24,8 @@ from dynajit.backends.loopir.scheduler import (
 
 
 class NumpyTarget(Target):
+    scans = True
+
     def supports(self, name: str, dtype: np.dtype) -> bool:
         return name in HANDLER_OPS
 

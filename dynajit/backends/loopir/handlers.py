@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from dynajit.backends.loopir.ir import Ix, loop_vars, use_handler
+from dynajit.backends.loopir.ir import Ix, Scan, loop_vars, use_handler
 from dynajit.backends.loopir.scheduler import Kernel, Stage
 from dynajit.ops.elementwise import UFUNC_NAMES
 
@@ -92,7 +92,7 @@ def run_kernel_numpy(kernel: Kernel, arrays: dict[str, np.ndarray]) -> None:
     n_outer = len(kernel.outer)
     for stage in kernel.stages:
         dims = tuple(kernel.outer) + tuple(stage.inner)
-        if 0 in kernel.outer:
+        if 0 in kernel.outer or (0 in stage.inner and not hasattr(stage.value, "reduce_shape")):
             continue  # no iteration: nothing is stored
         grids = np.indices(dims, sparse=True) if dims else ()
         names = [f"x{k}" for k in range(n_outer)] + [f"r{k}" for k in range(len(stage.inner))]
@@ -101,7 +101,7 @@ def run_kernel_numpy(kernel: Kernel, arrays: dict[str, np.ndarray]) -> None:
         idx = loop_vars("x", n_outer)
         ridx = loop_vars("r", len(stage.inner))
         with use_handler(handler):
-            if hasattr(stage.value, "kind"):
+            if hasattr(stage.value, "reduce_shape"):
                 if 0 in stage.inner:  # an empty reduction: only the identity is stored
                     value = np.empty(dims, stage.value.dtype)
                 else:
@@ -112,6 +112,11 @@ def run_kernel_numpy(kernel: Kernel, arrays: dict[str, np.ndarray]) -> None:
                     tuple(kernel.outer) + (1,) * len(stage.inner)).reshape(kernel.outer)
             else:
                 result = np.broadcast_to(stage.value.body(idx + ridx), dims)
+                if isinstance(stage.value, Scan) and result.size:
+                    accumulate = np.multiply if stage.value.kind == "prod" else np.add
+                    with np.errstate(all="ignore"):
+                        result = accumulate.accumulate(result, axis=-1,
+                                                       dtype=stage.value.dtype)
                 store_ix = handler._index(stage.out.index(idx + ridx))
         _store(arrays, stage, store_ix, result)
         flats[stage.out.name] = _flat_view(arrays[stage.out.name])
@@ -170,7 +175,7 @@ def kernel_text(kernel: Kernel) -> str:
         idx = loop_vars("x", len(kernel.outer))
         ridx = loop_vars("r", len(stage.inner))
         with use_handler(printer):
-            if hasattr(stage.value, "kind"):
+            if hasattr(stage.value, "reduce_shape"):
                 result = stage.value.body(idx, ridx)
                 head = f"  {stage.value.kind} over r in {stage.inner}:"
                 store = f"    {stage.out.name}[{stage.out.index(idx)!r}] = {stage.value.kind}(" \
@@ -178,6 +183,8 @@ def kernel_text(kernel: Kernel) -> str:
             else:
                 result = stage.value.body(idx + ridx)
                 head = f"  for r in {stage.inner}:" if stage.inner else "  pointwise:"
+                if isinstance(stage.value, Scan):
+                    head = f"  running {stage.value.kind} over r in {stage.inner}:"
                 store = f"    {stage.out.name}[{stage.out.index(idx + ridx)!r}] = {result}"
         lines.append(head)
         lines.extend(f"    {line}" for line in printer.lines)

@@ -183,6 +183,25 @@ class Reduction(LoopValue):
 
 
 @dataclasses.dataclass(eq=False)
+class Scan(LoopValue):
+    """The running ``kind`` (sum or prod) of elements along ``axis``, accumulated in
+    ``dtype`` from first to last (NumPy's ``add.accumulate`` order). Its kernel stage loops
+    over the other dims, then the axis: ``body(idx)`` takes that order (the axis index
+    last) and returns the element in ``dtype``. Always realized, like a reduction."""
+
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    kind: str
+    axis: int
+    body: Callable[[tuple], Any]
+    realized: Buffer | None = None
+
+    def loader(self) -> Loader:
+        assert self.realized is not None, "a scan is read only after it is realized"
+        return self.realized.loader()
+
+
+@dataclasses.dataclass(eq=False)
 class View(LoopValue):
     """``base`` read through ``index_map`` (view index -> base index), e.g. a transpose."""
 

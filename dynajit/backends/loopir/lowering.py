@@ -19,6 +19,7 @@ from dynajit.backends.loopir.ir import (
     LoopValue,
     Pointwise,
     Reduction,
+    Scan,
     View,
     affine_view_map,
     c_strides,
@@ -329,6 +330,29 @@ def lower_reduce(node: Any, args: tuple, kwargs: dict, ctx: Any) -> LoopValue | 
     return _reshape_result(red, node, x.shape, axes, kwargs.get("keepdims", False))
 
 
+def lower_scan(node: Any, args: tuple, kwargs: dict, ctx: Any) -> LoopValue | None:
+    """cumsum / cumprod: a stored ``Scan`` along the axis (the flattened array for None),
+    accumulating in the result dtype as NumPy does."""
+    x = args[0]
+    dtype = np.dtype(node.meta.dtype)
+    if (not isinstance(x, LoopValue) or not x.shape or not loop_dtype(x.dtype)
+            or not loop_dtype(dtype) or dtype.kind == "b" or not ctx.supports_scan()
+            or kwargs.get("out_dtype") is not None or not defined_cast(x.dtype, dtype)):
+        return None
+    axis = kwargs.get("axis")
+    if axis is None:
+        x, axis = _in_memory(x, None, ctx), 0
+    load = x.loader()
+    src = x.dtype
+
+    def body(idx: tuple) -> Any:  # the other dims, then the axis
+        v = load(idx[:axis] + (idx[-1],) + idx[axis:-1])
+        return v if src == dtype else ops().cast(v, src, dtype)
+
+    kind = "prod" if node.target.name == "cumprod" else "sum"
+    return ctx.realize(Scan(tuple(x.shape), dtype, kind, axis, body), "a scan is stored")
+
+
 def lower_arg_reduce(node: Any, args: tuple, kwargs: dict, ctx: Any) -> LoopValue | None:
     x = args[0]
     if (not isinstance(x, LoopValue) or not loop_dtype(x.dtype)
@@ -583,11 +607,11 @@ def _bounds_check(size: int, axis: int) -> Callable[[Any], None]:
     return check
 
 
-def _gather_source(a: LoopValue, axis: int | None, ctx: Any) -> Buffer | None:
-    """``a`` as a buffer (flattened when ``axis`` is None): read at computed indices, it
-    must be in memory."""
+def _in_memory(a: LoopValue, axis: int | None, ctx: Any) -> Buffer:
+    """``a`` as a buffer (flattened when ``axis`` is None): gathers read it at computed
+    indices, flattening scans at computed positions."""
     if not isinstance(a, Buffer):
-        done = ctx.realize(a, "read at computed indices (gather)")
+        done = ctx.realize(a, "read at computed indices")
         a = done if isinstance(done, Buffer) else done.realized
     if axis is None:
         if tuple(a.strides) != c_strides(a.shape):
@@ -606,7 +630,7 @@ def _gather(node: Any, a: LoopValue, indices: LoopValue, index_node: Any, axis: 
             or dtype != a.dtype or not ctx.supports("load_at", _INT64)
             or (axis is not None and not a.shape)):
         return None
-    src = _gather_source(a, axis, ctx)
+    src = _in_memory(a, axis, ctx)
     along = 0 if axis is None else axis
     size = src.shape[along]
     rank = len(indices.shape)
@@ -691,6 +715,8 @@ def _register() -> None:
         OPS[name].lowering = lower_fill
     for name in _REDUCE_KIND:
         OPS[name].lowering = lower_reduce
+    OPS["cumsum"].lowering = lower_scan
+    OPS["cumprod"].lowering = lower_scan
     OPS["argmax"].lowering = lower_arg_reduce
     OPS["argmin"].lowering = lower_arg_reduce
     OPS["mean"].lowering = lower_mean

@@ -21,6 +21,7 @@ from dynajit.backends.loopir.ir import (
     LoopValue,
     Pointwise,
     Reduction,
+    Scan,
     View,
     c_strides,
     loop_vars,
@@ -132,6 +133,8 @@ class Target(abc.ABC):
 
     # Whether the target's runtime runs ``blocking.RowBlocks`` steps.
     blocks_rows = False
+    # Whether its code generator runs ``Scan`` stages (cumulative sums and products).
+    scans = False
 
     @abc.abstractmethod
     def supports(self, name: str, dtype: np.dtype) -> bool:
@@ -166,12 +169,15 @@ class Scheduler:
     def supports_reduction(self, kind: str, dtype: np.dtype) -> bool:
         return self.target.supports_reduction(kind, np.dtype(dtype))
 
+    def supports_scan(self) -> bool:
+        return self.target.scans
+
     def realize(self, value: LoopValue, reason: str = "read from memory") -> LoopValue:
         """Store ``value`` in a new C-contiguous buffer now (a kernel step); returns the
         value, whose readers from now on load the buffer."""
         if isinstance(value, Buffer):
             return value
-        if isinstance(value, (Pointwise, Reduction)) and value.realized is not None:
+        if isinstance(value, (Pointwise, Reduction, Scan)) and value.realized is not None:
             return value
         if isinstance(value, View):
             copy = Pointwise(value.shape, value.dtype, value.loader())
@@ -184,6 +190,13 @@ class Scheduler:
         name = f"kernel{self._kernels}"
         if isinstance(value, Reduction):
             kernel = Kernel(name, tuple(value.shape), [Stage(value, buf, value.reduce_shape)])
+        elif isinstance(value, Scan):
+            # the stage stores through a view with the axis moved last (its loop order)
+            ax, shape, st = value.axis, tuple(value.shape), c_strides(tuple(value.shape))
+            outer = shape[:ax] + shape[ax + 1:]
+            view = Buffer(var, outer + (shape[ax],), value.dtype, 0,
+                          st[:ax] + st[ax + 1:] + (st[ax],))
+            kernel = Kernel(name, outer, [Stage(value, view, (shape[ax],))])
         else:
             kernel = Kernel(name, tuple(value.shape), [Stage(value, buf, ())])
         value.realized = buf
@@ -437,6 +450,8 @@ def stage_loads(stage: Stage, outer: tuple[int, ...]) -> list[tuple[str, Ix]]:
 def _as_row_stage(stage: Stage, outer: tuple[int, ...]) -> Stage | None:
     """The single stage of a kernel seen as a stage of a kernel with loops ``outer``."""
     value = stage.value
+    if isinstance(value, Scan):
+        return None
     if isinstance(value, Reduction):
         return stage if tuple(value.shape) == outer else None
     shape = tuple(value.shape)
@@ -581,7 +596,8 @@ def describe(schedule_: Schedule) -> str:
             k = step.kernel
             lines.append(f"{k.name}: loops {k.outer}")
             for st in k.stages:
-                kind = st.value.kind if isinstance(st.value, Reduction) else "pointwise"
+                kind = st.value.kind if isinstance(st.value, Reduction) else (
+                    f"scan {st.value.kind}" if isinstance(st.value, Scan) else "pointwise")
                 lines.append(f"  {kind} over {st.inner} -> {st.out.name}")
     lines.append(f"return {schedule_.outputs}")
     return "\n".join(lines)
