@@ -9,6 +9,8 @@ Kernel ABI: ``void k(void **buffers, int64_t *params, int64_t start, int64_t end
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -243,7 +245,7 @@ class LLVMKernelBuilder:
             acc = self.scalar.reduction_start(value.kind, value.dtype, value.src_dtype)
 
             def step() -> None:
-                with use_handler(self):
+                with use_handler(self), self._same_addresses():
                     v = value.body(idx, ridx)
                 flat = self._flat_rindex(stage.inner)
                 self.scalar.reduction_step(acc, v, flat)
@@ -257,9 +259,9 @@ class LLVMKernelBuilder:
             return
 
         def compute() -> None:
-            with use_handler(self):
+            with use_handler(self), self._same_addresses():
                 v = value.body(idx + ridx)
-            self._store(stage.out.name, stage.out.index(idx + ridx), v, stage.out.dtype)
+                self._store(stage.out.name, stage.out.index(idx + ridx), v, stage.out.dtype)
 
         self._inner_loops(stage.inner, 0, compute)
 
@@ -274,11 +276,11 @@ class LLVMKernelBuilder:
         op = "multiply" if one else "add"
 
         def step() -> None:
-            with use_handler(self):
+            with use_handler(self), self._same_addresses():
                 v = value.body(index)
                 new = getattr(self, op)(self.builder.load(acc, typ=ty), v, dtype=value.dtype)
-            self.builder.store(new, acc)
-            self._store(stage.out.name, stage.out.index(index), new, stage.out.dtype)
+                self.builder.store(new, acc)
+                self._store(stage.out.name, stage.out.index(index), new, stage.out.dtype)
 
         self._inner_loops(stage.inner, 0, step)
 
@@ -292,7 +294,28 @@ class LLVMKernelBuilder:
         return flat
 
     # ---------------------------------------------------------------------------- indices
+    _ix_cache: dict[Ix, ir.Value] | None = None
+
+    @contextlib.contextmanager
+    def _same_addresses(self) -> Iterator[None]:
+        """Within one element's straight-line code, equal indices give one IR value: a
+        stage that writes an element it read (in place) then has provably equal addresses
+        (each coefficient is its own run-time parameter, so recomputing would not be)."""
+        self._ix_cache = {}
+        try:
+            yield
+        finally:
+            self._ix_cache = None
+
     def index(self, ix: Ix) -> ir.Value:
+        cache = self._ix_cache
+        if cache is not None:
+            if ix not in cache:
+                cache[ix] = self._index(ix)
+            return cache[ix]
+        return self._index(ix)
+
+    def _index(self, ix: Ix) -> ir.Value:
         b = self.builder
         terms = ix.terms
         if self.rename is not None:

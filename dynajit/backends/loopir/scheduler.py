@@ -32,6 +32,10 @@ from dynajit.graph.graph import Graph, Node, map_nodes
 # A pointwise value read by two or more ops is stored once when its body costs at least this
 # many handler calls (transcendental calls count 16): cheaper bodies are recomputed.
 REALIZE_COST = 64
+# A transcendental value also read by a reduction over rows of at most this many elements is
+# stored: its row kernel then computes it once and later stages read it from L1 (softmax's
+# exp, once instead of twice per element).
+ROW_CACHE_ELEMENTS = 1 << 14
 
 
 # ------------------------------------------------------------------------------ steps
@@ -283,6 +287,7 @@ class Scheduler:
         scalars = {self.runtime_var(n) for n in (self._output_nodes())
                    if getattr(n.meta, "scalar", False)}
         self.steps = fuse_rows(self.steps, self.decisions)
+        store_in_place(self.steps, _var_names(outputs), self.decisions)
         if self.target.blocks_rows:
             from dynajit.backends.loopir.blocking import block_rows
 
@@ -348,6 +353,8 @@ class Scheduler:
         if isinstance(value, Pointwise) and value.realized is None and len(node.users) > 1:
             if body_cost(value) >= REALIZE_COST:
                 self.realize(value, f"read by {len(node.users)} ops and costly to recompute")
+            elif body_cost(value) >= _CostCounter.WEIGHT and _row_reduced(node):
+                self.realize(value, "read by a row reduction: computed once per row kernel")
 
     def _lowering_arg(self, node: Node) -> Any:
         if not _array_meta(node.meta):
@@ -358,6 +365,25 @@ class Scheduler:
 
 
 _MISSING = object()
+
+
+def _row_reduced(node: Node) -> bool:
+    """Whether a reader reduces the node over its last dims only, in rows small enough to
+    stay in the cache (the stored value is then fused into that row kernel)."""
+    shape = tuple(node.meta.shape)
+    for user in node.users:
+        op = user.target
+        if user.kind != "call" or not op.reduction or op.name in ("cumsum", "cumprod"):
+            continue
+        axis = user.kwargs.get("axis")
+        if axis is None or not shape:
+            continue
+        axes = sorted(a % len(shape) for a in ((axis,) if isinstance(axis, int) else axis))
+        rows = len(shape) - len(axes)
+        if rows and axes == list(range(rows, len(shape))) and \
+                _prod(shape[rows:]) <= ROW_CACHE_ELEMENTS:
+            return True
+    return False
 
 
 def _has_missing(value: Any) -> bool:
@@ -391,6 +417,7 @@ def _constant_value(value: Any) -> Callable[[], Any]:
 class _CostCounter:
     """A handler that counts calls (transcendentals weigh 16)."""
 
+    WEIGHT = 16  # of a transcendental
     HEAVY = frozenset("exp exp2 expm1 log log2 log10 log1p sin cos tan tanh sinh cosh arcsin "
                       "arccos arctan arctan2 arcsinh arccosh arctanh power float_power "
                       "logaddexp logaddexp2 cbrt hypot".split())
@@ -400,7 +427,7 @@ class _CostCounter:
 
     def __getattr__(self, name: str) -> Any:
         def op(*args: Any, **kwargs: Any) -> None:
-            self.cost += 16 if name in self.HEAVY else 1
+            self.cost += self.WEIGHT if name in self.HEAVY else 1
 
         return op
 
@@ -538,30 +565,102 @@ def kernel_buffers(kernel: Kernel) -> set[str]:
     return names
 
 
-def reuse_dead_buffers(steps: list[Any], outputs: set[str], decisions: list[dict]) -> None:
-    """Let a new intermediate buffer take over a dead one of the same shape and dtype (no
-    allocation, no fresh pages). Buffers that escape (outputs, extern arguments, NumPy views)
-    are never reused nor reusing; a buffer is dead after the last kernel that touches it."""
+def store_in_place(steps: list[Any], outputs: set[str], decisions: list[dict]) -> None:
+    """Let a kernel stage write its new buffer over a buffer it reads only at the element it
+    writes, when nothing reads that buffer afterwards: softmax's last stage divides the
+    stored exponentials in place. The stage stores through the read buffer's name (one
+    pointer: kernel arguments are ``noalias``) and the new buffer becomes an alias of it.
+    Outputs may take over an intermediate this way; the intermediate must not escape."""
     pinned = set(outputs)
-    first: dict[str, int] = {}
     last: dict[str, int] = {}
+    allocs: dict[str, int] = {}
     for i, step in enumerate(steps):
         if isinstance(step, CallStep):
             pinned |= _var_names(step.args) | _var_names(step.kwargs)
         elif isinstance(step, KernelStep):
             for name in kernel_buffers(step.kernel):
+                last[name] = i
+        elif isinstance(step, AllocStep):
+            allocs[step.var] = i
+    for i, step in enumerate(steps):
+        if not isinstance(step, KernelStep):
+            continue
+        stages = step.kernel.stages
+        for j, st in enumerate(stages):
+            new = st.out.name
+            if not isinstance(st.value, Pointwise) or new not in allocs:
+                continue
+            donor = _in_place_donor(step.kernel, j, allocs, steps, pinned, last, i)
+            if donor is None:
+                continue
+            d = steps[allocs[donor]]
+            stages[j] = Stage(st.value, Buffer(donor, st.out.shape, d.dtype, st.out.offset,
+                                               st.out.strides), st.inner)
+            alloc = steps.pop(allocs[new])
+            alloc.reuse = donor
+            steps.insert(steps.index(d) + 1, alloc)
+            allocs = {s.var: k for k, s in enumerate(steps) if isinstance(s, AllocStep)}
+            decisions.append({"in_place": new, "over": donor, "kernel": step.kernel.name})
+
+
+def _in_place_donor(kernel: Kernel, j: int, allocs: dict[str, int], steps: list[Any],
+                    pinned: set[str], last: dict[str, int], here: int) -> str | None:
+    stage = kernel.stages[j]
+    new = stage.out.name
+    new_alloc = steps[allocs[new]]
+    if (new_alloc.reuse or stage.out.offset or tuple(stage.out.strides) != c_strides(
+            new_alloc.shape) or tuple(stage.out.shape) != tuple(new_alloc.shape)):
+        return None
+    if any(new in {s.out.name} | {n for n, _ in stage_loads(s, kernel.outer)}
+           for s in kernel.stages[:j]):
+        return None
+    store = stage.out.index(loop_vars("x", len(kernel.outer)) + loop_vars("r", len(stage.inner)))
+    loads = stage_loads(stage, kernel.outer)
+    for donor in dict.fromkeys(n for n, _ in loads):
+        alloc = allocs.get(donor)
+        if (alloc is None or donor in pinned or last.get(donor) != here
+                or steps[alloc].reuse or steps[alloc].shape != new_alloc.shape
+                or np.dtype(steps[alloc].dtype) != np.dtype(new_alloc.dtype)):
+            continue
+        if any(ix != store for n, ix in loads if n == donor):
+            continue
+        if any(donor in {s.out.name} | {n for n, _ in stage_loads(s, kernel.outer)}
+               for s in kernel.stages[j + 1:]):
+            continue
+        return donor
+    return None
+
+
+def reuse_dead_buffers(steps: list[Any], outputs: set[str], decisions: list[dict]) -> None:
+    """Let a new intermediate buffer take over a dead one of the same shape and dtype (no
+    allocation, no fresh pages). Buffers that escape (outputs, extern arguments, NumPy views)
+    are never reused nor reusing; a buffer is dead after the last kernel that touches it.
+    A buffer aliased already (``store_in_place``) lives as long as its alias."""
+    alias = {s.var: s.reuse for s in steps if isinstance(s, AllocStep) and s.reuse}
+
+    def canon(names: set[str]) -> set[str]:
+        return {alias.get(n, n) for n in names}
+
+    pinned = canon(set(outputs))
+    first: dict[str, int] = {}
+    last: dict[str, int] = {}
+    for i, step in enumerate(steps):
+        if isinstance(step, CallStep):
+            pinned |= canon(_var_names(step.args) | _var_names(step.kwargs))
+        elif isinstance(step, KernelStep):
+            for name in canon(kernel_buffers(step.kernel)):
                 first.setdefault(name, i)
                 last[name] = i
         elif hasattr(step, "blocked_buffers"):  # blocking.RowBlocks: every buffer at once
             kernels, externs = step.blocked_buffers()
-            pinned |= externs
-            for name in kernels:
+            pinned |= canon(externs)
+            for name in canon(kernels):
                 first.setdefault(name, i)
                 last[name] = i
     free: list[AllocStep] = []
     allocs = [s for s in steps if isinstance(s, AllocStep)]
     for alloc in sorted(allocs, key=lambda a: first.get(a.var, -1)):
-        if alloc.var in pinned or alloc.var not in first:
+        if alloc.var in pinned or alloc.var not in first or alloc.reuse:
             continue
         start = first[alloc.var]
         for donor in free:

@@ -60,7 +60,9 @@ def test_every_handler_implements_every_op_lowerings_emit():
     assert not missing, f"ufuncs neither compiled nor listed as extern: {missing}"
 
 
-def test_softmax_is_one_kernel_with_three_stages_per_row():
+def test_softmax_is_one_kernel_computing_exp_once_per_element():
+    """The exponentials are stored by the row kernel (read by the row sum), the sum reads
+    them from the row just written, and the division overwrites them in place."""
     def softmax(x):
         m = x.max(axis=-1, keepdims=True)
         e = np.exp(x - m)
@@ -70,9 +72,28 @@ def test_softmax_is_one_kernel_with_three_stages_per_row():
     (kernel,) = kernels(sched)
     assert kernel.outer == (8,)
     kinds = [getattr(st.value, "kind", "pointwise") for st in kernel.stages]
-    assert kinds == ["max", "sum", "pointwise"]
+    assert kinds == ["max", "pointwise", "sum", "pointwise"]
+    assert "exp(" in kernel_text(kernel) and kernel_text(kernel).count("exp(") == 1
+    assert kernel.stages[1].out.name == kernel.stages[3].out.name  # in place
     assert any(d.get("fuse") for d in sched.decisions)
+    assert any(d.get("in_place") for d in sched.decisions)
     assert externs(sched) == []
+
+
+def test_in_place_store_only_by_the_last_reader():
+    def f(x):
+        e = np.exp(x - x.max(axis=-1, keepdims=True))
+        return e / e.sum(axis=-1, keepdims=True), e * 2  # e is read after the division
+
+    x = np.random.default_rng(0).standard_normal((6, 16))
+    sched = schedule_of(f, x)
+    (decision,) = [d for d in sched.decisions if d.get("in_place")]
+    assert decision["in_place"] == sched.outputs[1].name  # e * 2, not the division
+    for backend in ("llvm", "loopir"):
+        dynajit.reset()
+        got = dynajit.compile(f, backend=backend)(x)
+        for g, e in zip(got, f(x), strict=True):
+            np.testing.assert_allclose(g, e, rtol=1e-14)
 
 
 def test_layernorm_with_weight_and_bias_is_one_kernel():
