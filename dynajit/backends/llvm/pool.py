@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-MIN_BYTES = 1 << 20
+# glibc serves smaller blocks from its heap, usually without fresh pages
+MIN_BYTES = 256 << 10
 GRAIN = 1 << 16  # block sizes are rounded up to this, so near sizes share blocks
 
 

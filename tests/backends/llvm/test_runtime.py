@@ -5,6 +5,7 @@ unusual layouts, aliasing of returned views, and NumPy's error state."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -356,3 +357,32 @@ def test_sin_cos_tan_of_huge_arguments_equal_numpy(dtype):
         expected = f(x)
     for g, e in zip(got, expected, strict=True):
         np.testing.assert_allclose(g, e, rtol=4 * np.finfo(dtype).eps, equal_nan=True)
+
+
+def test_wrapper_deletes_temporaries_after_last_use_never_outputs(monkeypatch):
+    from dynajit.backends.llvm import runtime
+
+    made = []
+    init = runtime.CompiledGraph.__init__
+
+    def capture(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        made.append(self)
+
+    monkeypatch.setattr(runtime.CompiledGraph, "__init__", capture)
+
+    def f(x, w):
+        h = np.tanh(x @ w)
+        e = np.exp(h - h.max(axis=-1, keepdims=True))
+        return e / e.sum(axis=-1, keepdims=True), h @ w
+
+    x = np.random.default_rng(0).standard_normal((300, 300))
+    dynajit.reset()
+    got = dynajit.compile(f, backend="llvm")(x, x)
+    source = made[-1].source
+    returned = source.rsplit("return", 1)[1]
+    deleted = {n.strip() for line in source.splitlines() if line.strip().startswith("del ")
+               for n in line.strip()[4:].split(",")}
+    assert deleted and not deleted & set(re.findall(r"\w+", returned))
+    for g, e in zip(got, f(x, x), strict=True):
+        np.testing.assert_allclose(g, e, rtol=1e-12, atol=1e-12)
