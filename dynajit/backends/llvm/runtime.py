@@ -168,6 +168,13 @@ def _drop_dead(lines: list[str], inputs: set[str], ret: str) -> list[str]:
     return out
 
 
+def _per_row(kernel: Any, source: KernelSource) -> int:
+    """Iterations of the compiled outer loop per row of the kernel's first dimension: codegen
+    may merge that dimension with the next ones, or drop it when its size is 1 (a kernel with
+    no loop left runs once, whatever its range)."""
+    return source.outer[0] // kernel.outer[0] if source.outer else 1
+
+
 def _pooled_matmul(step: CallStep) -> bool:
     """A matmul of two arrays with a known result (the op's impl is ``np.matmul(a, b)``)
     whose result the host pool would hold."""
@@ -253,7 +260,7 @@ class CompiledGraph:
                 kernel = inner.step.kernel
                 source = self._kernel(kernel, env, directory)
                 arrays = ", ".join(source.buffers) + ("," if len(source.buffers) == 1 else "")
-                per_row = source.outer[0] // kernel.outer[0]
+                per_row = _per_row(kernel, source)
                 parts.append(f"(_{kernel.name}, ({arrays}), _{kernel.name}_params, "
                              f"{inner.row_offset}, {inner.rows}, {per_row})")
                 threads = max(threads, threads_for(kernel.work))
@@ -270,7 +277,7 @@ class CompiledGraph:
                 continue
             kernel = inner.step.kernel
             source = self._kernel(kernel, env, directory)
-            per_row = source.outer[0] // kernel.outer[0]
+            per_row = _per_row(kernel, source)
             c, n = inner.row_offset, inner.rows
             bounds.append([(min(max(s - c, 0), n) * per_row,
                             min(max(min(s + step.block, step.rows) - c, 0), n) * per_row)

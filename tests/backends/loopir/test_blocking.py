@@ -102,7 +102,8 @@ def test_blocked_results_equal_numpy(rows, cols, shift, block_bytes, dtype):
     blocking.SHARED_BYTES, blocking.BLOCK_BYTES, blocking.GEMM_ROWS = 0, block_bytes, 1
     try:
         dynajit.reset()
-        got = dynajit.compile(f, backend="llvm")(x, w)
+        with dynajit.config.patch(raise_on_compile_error=True):
+            got = dynajit.compile(f, backend="llvm")(x, w)
     finally:
         blocking.SHARED_BYTES, blocking.BLOCK_BYTES, blocking.GEMM_ROWS = saved
     expected = f(x, w)
