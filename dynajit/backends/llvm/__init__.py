@@ -19,6 +19,7 @@ from dynajit.trace import structured
 class LLVMTarget(Target):
     blocks_rows = True
     scans = True
+    stage_reuse = True
 
     def supports(self, name: str, dtype: np.dtype) -> bool:
         from dynajit.backends.llvm import scalar_ops

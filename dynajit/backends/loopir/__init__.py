@@ -25,6 +25,7 @@ from dynajit.backends.loopir.scheduler import (
 
 class NumpyTarget(Target):
     scans = True
+    stage_reuse = True
 
     def supports(self, name: str, dtype: np.dtype) -> bool:
         return name in HANDLER_OPS

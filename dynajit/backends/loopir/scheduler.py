@@ -139,6 +139,10 @@ class Target(abc.ABC):
     blocks_rows = False
     # Whether its code generator runs ``Scan`` stages (cumulative sums and products).
     scans = False
+    # Whether a stage may read what an earlier stage of the same kernel stored (row-cached
+    # transcendentals) and write over a buffer it reads (in-place stores). Off for targets
+    # where this was not run (PTX: stages of a row may map elements to threads differently).
+    stage_reuse = False
 
     @abc.abstractmethod
     def supports(self, name: str, dtype: np.dtype) -> bool:
@@ -287,7 +291,8 @@ class Scheduler:
         scalars = {self.runtime_var(n) for n in (self._output_nodes())
                    if getattr(n.meta, "scalar", False)}
         self.steps = fuse_rows(self.steps, self.decisions)
-        store_in_place(self.steps, _var_names(outputs), self.decisions)
+        if self.target.stage_reuse:
+            store_in_place(self.steps, _var_names(outputs), self.decisions)
         if self.target.blocks_rows:
             from dynajit.backends.loopir.blocking import block_rows
 
@@ -353,7 +358,8 @@ class Scheduler:
         if isinstance(value, Pointwise) and value.realized is None and len(node.users) > 1:
             if body_cost(value) >= REALIZE_COST:
                 self.realize(value, f"read by {len(node.users)} ops and costly to recompute")
-            elif body_cost(value) >= _CostCounter.WEIGHT and _row_reduced(node):
+            elif (self.target.stage_reuse and body_cost(value) >= _CostCounter.WEIGHT
+                  and _row_reduced(node)):
                 self.realize(value, "read by a row reduction: computed once per row kernel")
 
     def _lowering_arg(self, node: Node) -> Any:
