@@ -43,7 +43,7 @@ class Config:
     # (~/.cache/dynajit/kernels or $XDG_CACHE_HOME/dynajit/kernels), or "" for none.
     cache_dir: str | None = None
     # Bytes of host memory the llvm backend keeps in reusable blocks for outputs and
-    # temporaries of 1 MiB or more (no page faults on reuse); 0 turns the pool off.
+    # temporaries of 256 KiB or more (no page faults on reuse); 0 turns the pool off.
     host_pool_bytes: int = 1 << 30
 
     def patch(self, **changes: object) -> contextlib.AbstractContextManager[Config]:
