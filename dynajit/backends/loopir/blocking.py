@@ -246,6 +246,8 @@ def block_rows(steps: list[Any], shapes: dict[str, tuple[tuple[int, ...], np.dty
             run = _Run(shapes)
         if isinstance(step, AllocStep) or (isinstance(step, CallStep) and step.label ==
                                            "constant"):
+            if isinstance(step, AllocStep) and step.reuse:
+                run.alias[step.var] = run.name(step.reuse)  # an in-place store's alias
             run.hoisted.append(step)
             pending.append(step)
             continue

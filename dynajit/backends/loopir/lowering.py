@@ -621,7 +621,7 @@ def _in_memory(a: LoopValue, axis: int | None, ctx: Any) -> Buffer:
 
 
 def _gather(node: Any, a: LoopValue, indices: LoopValue, index_node: Any, axis: int | None,
-            mode: str, ctx: Any) -> LoopValue | None:
+            mode: str, ctx: Any, always_check: bool = False) -> LoopValue | None:
     """``np.take(a, indices, axis, mode)`` as a pointwise value over the result: each element
     loads its index, maps it into range (wrap, clip, or negative indices for raise, whose
     bounds a check step has verified) and loads ``a`` at the computed address."""
@@ -634,7 +634,9 @@ def _gather(node: Any, a: LoopValue, indices: LoopValue, index_node: Any, axis: 
     along = 0 if axis is None else axis
     size = src.shape[along]
     rank = len(indices.shape)
-    if mode == "raise" and math.prod(src.shape[:along]) and indices.size:
+    # np.take checks only the indices it visits (none when the dims before the axis are
+    # empty); advanced indexing checks every index
+    if mode == "raise" and indices.size and (always_check or math.prod(src.shape[:along])):
         ctx.check(_bounds_check(size, along), "index bounds", index_node)
     load_index = indices.loader()
     stride = src.strides[along]
@@ -688,7 +690,8 @@ def lower_gather(node: Any, args: tuple, kwargs: dict, ctx: Any) -> LoopValue | 
         if k != axis and not (isinstance(e, slice) and e.step in (None, 1)
                               and e.start in (None, 0) and e.stop in (None, x.shape[k])):
             return None
-    return _gather(node, x, entries[axis], _array_entry(node.args[1]), axis, "raise", ctx)
+    return _gather(node, x, entries[axis], _array_entry(node.args[1]), axis, "raise", ctx,
+                   always_check=True)
 
 
 def _array_entry(entries: tuple) -> Any:

@@ -609,31 +609,66 @@ def store_in_place(steps: list[Any], outputs: set[str], decisions: list[dict]) -
             decisions.append({"in_place": new, "over": donor, "kernel": step.kernel.name})
 
 
+def _accesses(stage: Stage, outer: tuple[int, ...]) -> list[tuple[str, Ix]]:
+    """Every (buffer, index) a stage loads or stores, in the kernel's loop variables."""
+    idx = loop_vars("x", len(outer))
+    ridx = () if isinstance(stage.value, Reduction) else loop_vars("r", len(stage.inner))
+    return [(stage.out.name, stage.out.index(idx + ridx)), *stage_loads(stage, outer)]
+
+
+class _CallNames:
+    """A handler that records which handler ops a body calls."""
+
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+
+    def __getattr__(self, name: str) -> Any:
+        self.names.add(name)
+        return lambda *args, **kwargs: None
+
+
+def _reruns(kernel: Kernel) -> bool:
+    """Whether the kernel may rerun its range (sin/cos/tan past their fast range): a rerun
+    reads its inputs again, so none of them may have been overwritten in place."""
+    rec = _CallNames()
+    with use_handler(rec):
+        for st in kernel.stages:
+            idx = loop_vars("x", len(kernel.outer))
+            ridx = loop_vars("r", len(st.inner))
+            if isinstance(st.value, Reduction):
+                st.value.body(idx, ridx)
+            else:
+                st.value.body(idx + ridx)
+    return bool(rec.names & {"sin", "cos", "tan"})
+
+
 def _in_place_donor(kernel: Kernel, j: int, allocs: dict[str, int], steps: list[Any],
                     pinned: set[str], last: dict[str, int], here: int) -> str | None:
+    """A buffer stage ``j`` may write over: fresh, dead after this kernel, same shape and
+    dtype, and touched by stages up to ``j`` only at the element stage ``j`` writes (so no
+    row or thread reads an element after it is overwritten); no later stage touches it or
+    the new buffer (one memory, one name), and the kernel never reruns."""
     stage = kernel.stages[j]
     new = stage.out.name
     new_alloc = steps[allocs[new]]
     if (new_alloc.reuse or stage.out.offset or tuple(stage.out.strides) != c_strides(
             new_alloc.shape) or tuple(stage.out.shape) != tuple(new_alloc.shape)):
         return None
-    if any(new in {s.out.name} | {n for n, _ in stage_loads(s, kernel.outer)}
-           for s in kernel.stages[:j]):
+    if any(new == n for s in kernel.stages[:j] + kernel.stages[j + 1:]
+           for n, _ in _accesses(s, kernel.outer)):
         return None
     store = stage.out.index(loop_vars("x", len(kernel.outer)) + loop_vars("r", len(stage.inner)))
-    loads = stage_loads(stage, kernel.outer)
-    for donor in dict.fromkeys(n for n, _ in loads):
+    before = [a for s in kernel.stages[:j + 1] for a in _accesses(s, kernel.outer)]
+    after = {n for s in kernel.stages[j + 1:] for n, _ in _accesses(s, kernel.outer)}
+    for donor in dict.fromkeys(n for n, _ in stage_loads(stage, kernel.outer)):
         alloc = allocs.get(donor)
-        if (alloc is None or donor in pinned or last.get(donor) != here
+        if (alloc is None or donor in pinned or last.get(donor) != here or donor in after
                 or steps[alloc].reuse or steps[alloc].shape != new_alloc.shape
                 or np.dtype(steps[alloc].dtype) != np.dtype(new_alloc.dtype)):
             continue
-        if any(ix != store for n, ix in loads if n == donor):
+        if any(ix != store for n, ix in before if n == donor):
             continue
-        if any(donor in {s.out.name} | {n for n, _ in stage_loads(s, kernel.outer)}
-               for s in kernel.stages[j + 1:]):
-            continue
-        return donor
+        return None if _reruns(kernel) else donor
     return None
 
 

@@ -101,6 +101,18 @@ def test_out_of_bounds_raises_numpys_error_and_next_call_works(call):
     np.testing.assert_array_equal(compiled(x, good), f(x, good))
 
 
+def test_index_array_checked_even_when_the_result_is_empty():
+    """Advanced indexing checks every index (np.take only those it visits)."""
+    f = lambda x, i: x[:, i]  # noqa: E731
+    x, i = np.zeros((0, 3)), np.array([5])
+    dynajit.reset()
+    with pytest.raises(IndexError, match="index 5 is out of bounds for axis 1 with size 3"):
+        dynajit.compile(f, backend="llvm")(x, i)
+    np.testing.assert_array_equal(
+        dynajit.compile(lambda x, i: np.take(x, i, axis=1), backend="llvm")(x, i),
+        np.take(x, i, axis=1))
+
+
 @pytest.mark.parametrize("rows", [8, 40])
 def test_gather_from_a_produced_buffer_is_not_row_blocked(monkeypatch, rows):
     monkeypatch.setattr(blocking, "SHARED_BYTES", 0)

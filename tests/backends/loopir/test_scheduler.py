@@ -96,6 +96,36 @@ def test_in_place_store_only_by_the_last_reader():
             np.testing.assert_allclose(g, e, rtol=1e-14)
 
 
+def _costly(x):
+    return np.tanh(np.exp(np.log1p(np.exp(x))))  # stored: 4 transcendentals
+
+
+def test_no_in_place_store_over_a_buffer_an_earlier_stage_reads_at_another_row():
+    def f(x):
+        d = _costly(x)
+        s = d[::-1].sum(axis=1, keepdims=True)  # row R-1-i of d, read in row i
+        return d * 2.0 + s
+
+    x = np.random.default_rng(1).standard_normal((64, 16))
+    assert not any(d.get("in_place") for d in schedule_of(f, x).decisions)
+    dynajit.reset()
+    np.testing.assert_allclose(dynajit.compile(f, backend="llvm")(x), f(x), rtol=1e-12)
+
+
+def test_no_in_place_store_in_a_kernel_that_may_rerun():
+    """sin past its fast range reruns the kernel's range, which reads its inputs again."""
+    def f(x):
+        d = _costly(x)
+        return np.sin(d * np.float32(3e5)), d.sum()
+
+    x = np.random.default_rng(2).standard_normal(1000).astype(np.float32) * 0.1
+    assert not any(d.get("in_place") for d in schedule_of(f, x).decisions)
+    dynajit.reset()
+    got = dynajit.compile(f, backend="llvm")(x)
+    d = dynajit.compile(_costly, backend="llvm")(x)  # the same d, so sin's argument agrees
+    np.testing.assert_allclose(got[0], np.sin(d * np.float32(3e5)), atol=2e-6)
+
+
 def test_layernorm_with_weight_and_bias_is_one_kernel():
     def layernorm(x, w, b):
         mu = x.mean(-1, keepdims=True)
