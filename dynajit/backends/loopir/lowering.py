@@ -187,6 +187,9 @@ def lower_clip(node: Any, args: tuple, kwargs: dict, ctx: Any) -> LoopValue | No
     if not loop_dtype(dtype) or not ctx.supports("maximum", dtype):
         return None
     shape = tuple(node.meta.shape)
+    args = _clip_bounds(args)
+    if args is None:
+        return None
     for bound in args[1:]:
         if isinstance(bound, LoopValue) and not loop_dtype(bound.dtype):
             return None
@@ -206,6 +209,22 @@ def lower_clip(node: Any, args: tuple, kwargs: dict, ctx: Any) -> LoopValue | No
         return v
 
     return Pointwise(shape, dtype, body)
+
+
+def _clip_bounds(args: tuple) -> tuple | None:
+    """NumPy's ``_clip`` drops a Python-int bound an integer array always satisfies (min at or
+    below its dtype's minimum, max at or above its maximum), before any promotion; with both
+    dropped the result is the array itself. None when ``x`` is not an array value."""
+    x, lo, hi = args
+    if not isinstance(x, LoopValue):
+        return None
+    if x.dtype.kind in "iu":
+        info = np.iinfo(x.dtype)
+        if type(lo) is int and lo <= info.min:
+            lo = None
+        if type(hi) is int and hi >= info.max:
+            hi = None
+    return x, lo, hi
 
 
 def lower_cast(node: Any, args: tuple, kwargs: dict, ctx: Any) -> LoopValue | None:

@@ -270,3 +270,22 @@ def test_var_deviates_in_the_promoted_dtype_as_numpy(backend):
     for g, e in zip(got, expected, strict=True):
         assert type(g) is type(e) and g.dtype == e.dtype
         np.testing.assert_array_equal(g, e)
+
+
+@pytest.mark.parametrize("backend", ["llvm", "loopir"])
+@pytest.mark.parametrize("lo, hi", [(np.inf, 2147483648), (-200, 5), (3, 127), (-128, 127),
+                                    (np.float32(2.5), 300), (-1000, -np.inf)])
+def test_clip_drops_python_int_bounds_an_integer_array_always_meets(backend, lo, hi):
+    """NumPy's _clip drops a Python-int min at or below the dtype's minimum (max at or above
+    its maximum) before promoting: np.clip(int8 0, inf, 2**31) is inf, not 2**31 (found by
+    the op property suite)."""
+    x = np.array([-128, 0, 5, 127], np.int8)
+
+    def f(x):
+        return np.clip(x, lo, hi)
+
+    dynajit.reset()
+    got = dynajit.compile(f, backend=backend)(x)
+    expected = f(x)
+    assert got.dtype == expected.dtype
+    np.testing.assert_array_equal(got, expected)
