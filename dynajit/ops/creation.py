@@ -145,9 +145,16 @@ def _new_rule(shape: tuple, *, dtype: np.dtype) -> TensorMeta:
     return TensorMeta(shape, dtype)
 
 
+# No allocation this large can succeed (x86-64 and arm64 Linux give user space 2**47 bytes).
+_UNALLOCATABLE = 1 << 47
+
+
 def _full_rule(shape: tuple, fill_value: Any, *, dtype: np.dtype) -> TensorMeta:
     _check_size(shape, dtype)
-    _check_fill(fill_value, shape, dtype)
+    # np.full allocates before it converts the fill value: an allocation that must fail
+    # raises MemoryError (when the graph runs) before any error about the value.
+    if math.prod(shape) * dtype.itemsize < _UNALLOCATABLE:
+        _check_fill(fill_value, shape, dtype)
     return TensorMeta(shape, dtype)
 
 

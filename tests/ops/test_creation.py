@@ -122,3 +122,12 @@ def test_allocation_checks_need_no_allocation():
     with pytest.raises(ValueError, match="too big"):
         ZEROS.meta_rule((2**62, 0, 4), dtype=np.dtype(np.float64))
     assert EMPTY.meta_rule((0, 2**40), dtype=np.dtype(np.int8)).shape == (0, 2**40)
+
+
+def test_full_of_an_unallocatable_size_raises_memory_error_before_the_fill_check():
+    """np.full allocates before it converts the fill value (a registry draw found the
+    rule raising OverflowError where NumPy raises MemoryError)."""
+    from tests.ops.harness import Call, check_call
+
+    check_call(Call(np.full, (2**61, 128), {"dtype": "int8"}))
+    check_call(Call(np.full, (3, 128), {"dtype": "int8"}))  # OverflowError, as NumPy
