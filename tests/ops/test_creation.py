@@ -127,7 +127,5 @@ def test_allocation_checks_need_no_allocation():
 def test_full_of_an_unallocatable_size_raises_memory_error_before_the_fill_check():
     """np.full allocates before it converts the fill value (a registry draw found the
     rule raising OverflowError where NumPy raises MemoryError)."""
-    from tests.ops.harness import Call, check_call
-
     check_call(Call(np.full, (2**61, 128), {"dtype": "int8"}))
     check_call(Call(np.full, (3, 128), {"dtype": "int8"}))  # OverflowError, as NumPy
