@@ -39,6 +39,23 @@ PI_HI, PI_LO = 3.141592653589793, 1.2246467991473532e-16
 REDUCTION_LIMIT = 2.0**51
 
 
+def _minus_part(m: Emitter, r, q, part: float):
+    """(hi, err) with hi + err = r - q*part exactly: the product and the difference are each
+    rounded once, and both rounding errors are kept (TwoProd, TwoSum)."""
+    p = m.mul(q, part)
+    p_lo = m.fma(q, part, m.neg(p))
+    hi = m.sub(r, p)
+    bb = m.sub(hi, r)
+    err = m.sub(m.sub(r, m.sub(hi, bb)), m.add(p, bb))
+    return hi, m.sub(err, p_lo)
+
+
+def _fast_two_sum(m: Emitter, hi, lo):
+    """(r, r_lo): hi + lo rounded, and what the rounding lost (|lo| small against hi)."""
+    r = m.add(hi, lo)
+    return r, m.sub(lo, m.sub(r, hi))
+
+
 def _reduce(m: Emitter, x):
     """(r, r_lo, n) with x = r + r_lo + q*pi/2, |r| <= ~pi/4, r_lo the rounding error of r and
     n = q mod 4 (an integer). Past REDUCTION_LIMIT, r and r_lo are clamped (to [-1, 1] and to
@@ -48,15 +65,8 @@ def _reduce(m: Emitter, x):
     _, n = m.round_magic(m.sub(q, m.mul(m.floor(m.mul(q, 0.25)), 4.0)))
     r = m.fma(q, -PIO2[0], x)
     r = m.fma(q, -PIO2[1], r)
-    # the third part's product and difference rounded: keep both errors (TwoProd, TwoSum)
-    p = m.mul(q, PIO2[2])
-    p_lo = m.fma(q, PIO2[2], m.neg(p))
-    hi = m.sub(r, p)
-    bb = m.sub(hi, r)
-    err = m.sub(m.sub(r, m.sub(hi, bb)), m.add(p, bb))
-    lo = m.sub(m.sub(err, p_lo), m.mul(q, PIO2[3]))
-    r = m.add(hi, lo)
-    r_lo = m.sub(lo, m.sub(r, hi))
+    hi, err = _minus_part(m, r, q, PIO2[2])
+    r, r_lo = _fast_two_sum(m, hi, m.sub(err, m.mul(q, PIO2[3])))
     # for large |x| the rounding of x * 2/pi can put q one off: move r back by pi/2 (exact)
     up, down = m.gt(r, PIO4_HI), m.lt(r, -PIO4_HI)
     step = m.sel(up, 1.0, m.sel(down, -1.0, 0.0))
@@ -113,15 +123,9 @@ def _reduce_f32_short(m: Emitter, x):
     operations of ``_reduce_f32`` (no double lanes, no conversions)."""
     q, n = m.round_magic(m.mul(x, TWO_OVER_PI))
     r = m.fma(q, -PIO2_F3[0], x)
-    # the second part's product and difference rounded: keep both errors (TwoProd, TwoSum)
-    p = m.mul(q, PIO2_F3[1])
-    p_lo = m.fma(q, PIO2_F3[1], m.neg(p))
-    hi = m.sub(r, p)
-    bb = m.sub(hi, r)
-    err = m.sub(m.sub(r, m.sub(hi, bb)), m.add(p, bb))
-    lo = m.fma(q, -PIO2_F3[2], m.sub(err, p_lo))
-    r = m.add(hi, lo)
-    return r, m.sub(lo, m.sub(r, hi)), n
+    hi, err = _minus_part(m, r, q, PIO2_F3[1])
+    r, r_lo = _fast_two_sum(m, hi, m.fma(q, -PIO2_F3[2], err))
+    return r, r_lo, n
 
 
 def _sin_cos(m: Emitter, x, short: bool = False):
