@@ -19,14 +19,14 @@ from typing import Any
 
 import numpy as np
 
-from dynajit.backends.loopir.ir import Ix, Reduction, loop_vars
+from dynajit.backends.loopir.ir import Ix
 from dynajit.backends.loopir.scheduler import (
     AllocStep,
     CallStep,
     KernelStep,
     Var,
     kernel_buffers,
-    stage_loads,
+    stage_accesses,
 )
 
 # A block's rows are sized so that the buffers it touches take about this many bytes: a run of
@@ -144,14 +144,11 @@ class _Run:
         for st in kernel.stages:
             extents = {f"x{k}": n for k, n in enumerate(kernel.outer)}
             extents.update({f"r{k}": n for k, n in enumerate(st.inner)})
-            idx = loop_vars("x", len(kernel.outer))
-            ridx = () if isinstance(st.value, Reduction) else loop_vars("r", len(st.inner))
             if st.out.name in self.touched and st.out.name not in self.produced:
                 return False  # an earlier step of the run read it at any row
-            accesses = [(st.out.name, st.out.index(idx + ridx))]
             self.produced.add(st.out.name)
-            accesses += [(self.name(n), ix) for n, ix in stage_loads(st, kernel.outer)]
-            for n, ix in accesses:
+            for raw, ix in stage_accesses(st, kernel.outer):
+                n = self.name(raw)
                 names.add(n)
                 if n not in self.produced:
                     continue

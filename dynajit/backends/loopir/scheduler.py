@@ -65,13 +65,8 @@ class Kernel:
         total = 0.0
         for st in self.stages:
             counter = _CostCounter()
-            idx = loop_vars("x", len(self.outer))
-            ridx = loop_vars("r", len(st.inner))
             with use_handler(counter):
-                if isinstance(st.value, Reduction):
-                    st.value.body(idx, ridx)
-                else:
-                    st.value.body(idx + ridx)
+                eval_stage(st, self.outer)
             total += max(_prod(st.inner), 1) * max(counter.cost, 1)
         return int(n * total)
 
@@ -430,10 +425,12 @@ class _CostCounter:
 
     def __init__(self) -> None:
         self.cost = 0
+        self.names: set[str] = set()
 
     def __getattr__(self, name: str) -> Any:
         def op(*args: Any, **kwargs: Any) -> None:
             self.cost += self.WEIGHT if name in self.HEAVY else 1
+            self.names.add(name)
 
         return op
 
@@ -469,15 +466,28 @@ class _LoadRecorder:
         return lambda *args, **kwargs: None
 
 
+def eval_stage(stage: Stage, outer: tuple[int, ...]) -> Any:
+    """The stage's body at the kernel's loop variables (x0.. outer, r0.. inner), through the
+    installed handler."""
+    idx = loop_vars("x", len(outer))
+    ridx = loop_vars("r", len(stage.inner))
+    if isinstance(stage.value, Reduction):
+        return stage.value.body(idx, ridx)
+    return stage.value.body(idx + ridx)
+
+
 def stage_loads(stage: Stage, outer: tuple[int, ...]) -> list[tuple[str, Ix]]:
     rec = _LoadRecorder()
-    idx = loop_vars("x", len(outer))
     with use_handler(rec):
-        if isinstance(stage.value, Reduction):
-            stage.value.body(idx, loop_vars("r", len(stage.inner)))
-        else:
-            stage.value.body(idx + loop_vars("r", len(stage.inner)))
+        eval_stage(stage, outer)
     return rec.loads
+
+
+def stage_accesses(stage: Stage, outer: tuple[int, ...]) -> list[tuple[str, Ix]]:
+    """Every (buffer, index) a stage stores or loads, in the kernel's loop variables."""
+    idx = loop_vars("x", len(outer))
+    ridx = () if isinstance(stage.value, Reduction) else loop_vars("r", len(stage.inner))
+    return [(stage.out.name, stage.out.index(idx + ridx)), *stage_loads(stage, outer)]
 
 
 def _as_row_stage(stage: Stage, outer: tuple[int, ...]) -> Stage | None:
@@ -609,37 +619,14 @@ def store_in_place(steps: list[Any], outputs: set[str], decisions: list[dict]) -
             decisions.append({"in_place": new, "over": donor, "kernel": step.kernel.name})
 
 
-def _accesses(stage: Stage, outer: tuple[int, ...]) -> list[tuple[str, Ix]]:
-    """Every (buffer, index) a stage loads or stores, in the kernel's loop variables."""
-    idx = loop_vars("x", len(outer))
-    ridx = () if isinstance(stage.value, Reduction) else loop_vars("r", len(stage.inner))
-    return [(stage.out.name, stage.out.index(idx + ridx)), *stage_loads(stage, outer)]
-
-
-class _CallNames:
-    """A handler that records which handler ops a body calls."""
-
-    def __init__(self) -> None:
-        self.names: set[str] = set()
-
-    def __getattr__(self, name: str) -> Any:
-        self.names.add(name)
-        return lambda *args, **kwargs: None
-
-
 def _reruns(kernel: Kernel) -> bool:
     """Whether the kernel may rerun its range (sin/cos/tan past their fast range): a rerun
     reads its inputs again, so none of them may have been overwritten in place."""
-    rec = _CallNames()
-    with use_handler(rec):
+    counter = _CostCounter()
+    with use_handler(counter):
         for st in kernel.stages:
-            idx = loop_vars("x", len(kernel.outer))
-            ridx = loop_vars("r", len(st.inner))
-            if isinstance(st.value, Reduction):
-                st.value.body(idx, ridx)
-            else:
-                st.value.body(idx + ridx)
-    return bool(rec.names & {"sin", "cos", "tan"})
+            eval_stage(st, kernel.outer)
+    return bool(counter.names & {"sin", "cos", "tan"})
 
 
 def _in_place_donor(kernel: Kernel, j: int, allocs: dict[str, int], steps: list[Any],
@@ -655,11 +642,11 @@ def _in_place_donor(kernel: Kernel, j: int, allocs: dict[str, int], steps: list[
             new_alloc.shape) or tuple(stage.out.shape) != tuple(new_alloc.shape)):
         return None
     if any(new == n for s in kernel.stages[:j] + kernel.stages[j + 1:]
-           for n, _ in _accesses(s, kernel.outer)):
+           for n, _ in stage_accesses(s, kernel.outer)):
         return None
     store = stage.out.index(loop_vars("x", len(kernel.outer)) + loop_vars("r", len(stage.inner)))
-    before = [a for s in kernel.stages[:j + 1] for a in _accesses(s, kernel.outer)]
-    after = {n for s in kernel.stages[j + 1:] for n, _ in _accesses(s, kernel.outer)}
+    before = [a for s in kernel.stages[:j + 1] for a in stage_accesses(s, kernel.outer)]
+    after = {n for s in kernel.stages[j + 1:] for n, _ in stage_accesses(s, kernel.outer)}
     for donor in dict.fromkeys(n for n, _ in stage_loads(stage, kernel.outer)):
         alloc = allocs.get(donor)
         if (alloc is None or donor in pinned or last.get(donor) != here or donor in after
