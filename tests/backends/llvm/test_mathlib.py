@@ -111,6 +111,33 @@ def test_special_values_match_numpy(name, dtype):
     _assert_matches_numpy(name, dtype, args)
 
 
+def test_float32_tanh_every_input_around_its_branch_point_and_saturation():
+    """tanh_f32 switches formulas at 0.7 and clamps at 9.25: every float32 near both."""
+    lo, hi = np.float32(0.6).view(np.uint32), np.float32(0.8).view(np.uint32)
+    sat_lo, sat_hi = np.float32(8.9).view(np.uint32), np.float32(9.6).view(np.uint32)
+    bits = np.concatenate([np.arange(lo, hi, dtype=np.uint32),
+                           np.arange(sat_lo, sat_hi, dtype=np.uint32)])
+    xs = bits.view(np.float32)
+    xs = np.concatenate([xs, -xs])
+    err = ulp_error(kernel("tanh", np.float32)(xs), reference("tanh", xs), np.float32)
+    assert err.max() <= ULP_BOUND[np.dtype(np.float32)], xs[int(np.argmax(err))]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", sorted(name for name, spec in mathlib.FUNCTIONS.items()
+                                        if spec[0] == 1))
+def test_nan_with_any_payload_stays_nan(name, dtype):
+    """Routines that move exponent bits by integer arithmetic must not turn a nan's payload
+    into a number."""
+    if np.dtype(dtype) == np.float32:
+        bits = np.array([0x7FC00000, 0xFFC00000, 0x7F800001, 0x7FA12345, 0xFFBFFFFF,
+                         0x7FFFFFFF, 0x7FC0FFFF], np.uint32)
+    else:
+        bits = np.array([0x7FF8000000000000, 0xFFF8000000000000, 0x7FF0000000000001,
+                         0x7FF4123456789ABC, 0xFFFFFFFFFFFFFFFF], np.uint64)
+    assert np.isnan(kernel(name, dtype)(bits.view(dtype))).all()
+
+
 def test_power_integer_exponents_of_negative_bases_match_numpy():
     x = np.array([-2.0, -0.5, -3.0, -1.0, -0.0, -np.inf, -7.0, -1.5])
     y = np.array([3.0, -3.0, 2.0, 1e30, -5.0, 3.0, 0.5, 2.0**25])

@@ -99,6 +99,10 @@ class Emitter:
     def lt(self, a, b):
         return self.b.fcmp_ordered("<", self._f(a), self._f(b))
 
+    def ult(self, a, b):
+        """Unordered less-than: also true when either is nan."""
+        return self.b.fcmp_unordered("<", self._f(a), self._f(b))
+
     def le(self, a, b):
         return self.b.fcmp_ordered("<=", self._f(a), self._f(b))
 

@@ -239,9 +239,10 @@ def power(m: Emitter, x, y, precise: bool = True):
 
 
 def tanh(m: Emitter, x):
-    """|x| < 0.625: x + x**3 P(x*x). Above: 1 - 2/(e + 1) with e = e**(2|x|) >= 3.49, so the
-    subtraction loses at most one bit and e's error is damped by 2e/(e+1)**2 <= 0.35; 2|x| is
-    clamped where tanh rounds to 1, which keeps e**(2|x|) a plain 2**k * p (no ldexp)."""
+    """The float64 tanh (float32: `tanh_f32`). |x| < 0.625: x + x**3 P(x*x). Above:
+    1 - 2/(e + 1) with e = e**(2|x|) >= 3.49, so the subtraction loses at most one bit and e's
+    error is damped by 2e/(e+1)**2 <= 0.35; 2|x| is clamped where tanh rounds to 1, which
+    keeps e**(2|x|) a plain 2**k * p (no ldexp)."""
     d = m.double
     a = m.fabs(x)
     # odd in x: evaluated on |x| and given x's sign at the end (so -0.0 stays -0.0); below
@@ -250,13 +251,41 @@ def tanh(m: Emitter, x):
     a = m.sel(tiny, 0.0, a)
     z = m.mul(a, a)
     small = m.fma(m.mul(a, z), m.poly(z, C.TANH[d]), a)
-    y = m.mul(m.sel(m.gt(a, 22.0 if d else 9.25), 22.0 if d else 9.25, a), 2.0)
+    y = m.mul(m.sel(m.gt(a, 22.0), 22.0, a), 2.0)
     kf, k = m.round_magic(m.mul(y, LOG2E))
     r = m.fma(kf, -LN2_HI[d], y)
     r = m.fma(kf, -LN2_LO[d], r)
     e = m.mul(m.add(m.fma(m.mul(r, r), m.poly(r, C.EXP[d]), r), 1.0), m.pow2i(k))
     big = m.sub(1.0, m.div(2.0, m.add(e, 1.0)))
     return m.sel(tiny, x, m.copysign(m.sel(m.lt(a, 0.625), small, big), x))
+
+
+# 2 log2(e) rounded to float32 (tanh_f32 reduces by it in one fma, without a low part)
+TWO_LOG2E_F32 = 2.8853900432586670
+
+
+def tanh_f32(m: Emitter, x):
+    """The float32 tanh, written for the fewest multiplies (it is the hot call of GELU and
+    tanh MLPs): |x| < 0.7: x + x**3 P(x*x). Above: 1 - 2/(e + 1) with e = 2**t, t = 2|x| log2 e
+    reduced to t - k by one fma (its error, and the unsplit constant's, reach tanh damped by
+    2e/(e+1)**2 <= 0.33), 2**(t-k) a degree-6 polynomial and k added to its exponent bits
+    (|x| is clamped at 9.25, where tanh rounds to 1, so e stays finite and normal). Measured
+    over every float32 below 9.5: 1.18 ulp (the float64 routine's form in float32: 1.33 ulp,
+    and 13% slower)."""
+    a = m.fabs(x)
+    # below 2**-13 tanh x rounds to x; nan takes the same path (unordered compare), so the
+    # integer exponent arithmetic below only ever sees finite numbers
+    tiny = m.ult(a, 2.0**-13)
+    a = m.sel(tiny, 0.0, a)
+    z = m.mul(a, a)
+    small = m.fma(m.mul(a, z), m.poly(z, C.TANH[False]), a)
+    ac = m.sel(m.gt(a, 9.25), 9.25, a)
+    kf, k = m.round_magic(m.mul(ac, TWO_LOG2E_F32))
+    f = m.fma(ac, TWO_LOG2E_F32, m.neg(kf))
+    p = m.fma(f, m.poly(f, C.EXP2_F32), 1.0)
+    e = m.from_int(m.iadd(m.to_int(p), m.shl(k, m.mant)))
+    big = m.sub(1.0, m.div(2.0, m.add(e, 1.0)))
+    return m.sel(tiny, x, m.copysign(m.sel(m.lt(a, 0.7), small, big), x))
 
 
 def sinh(m: Emitter, x):
