@@ -20,6 +20,7 @@ class LLVMTarget(Target):
     blocks_rows = True
     scans = True
     stage_reuse = True
+    shares_loops = True
 
     def supports(self, name: str, dtype: np.dtype) -> bool:
         from dynajit.backends.llvm import scalar_ops

@@ -221,8 +221,17 @@ class LLVMKernelBuilder:
 
     def _outer_loops(self, k: int, start: ir.Value, end: ir.Value) -> None:
         if k == len(self.outer):
+            groups: list[list[Stage]] = []
             for stage in self.kernel.stages:
-                self._stage(stage)
+                if stage.shares_loop and groups:
+                    groups[-1].append(stage)
+                else:
+                    groups.append([stage])
+            for group in groups:
+                if len(group) == 1:
+                    self._stage(group[0])
+                else:
+                    self._shared_loop(group)
             return
         if k == 0:
             lo, hi = start, end
@@ -238,32 +247,40 @@ class LLVMKernelBuilder:
                    lambda: self._inner_loops(sizes, k + 1, body))
 
     def _stage(self, stage: Stage) -> None:
+        if isinstance(stage.value, Scan):
+            idx = loop_vars("x", len(self.kernel.outer))
+            self._scan(stage, stage.value, idx + loop_vars("r", len(stage.inner)))
+            return
+        self._shared_loop([stage])
+
+    def _shared_loop(self, group: list[Stage]) -> None:
+        """Stages that run in one inner loop (one stage, or a stage and the reductions that
+        share its loop): at each element, each stage in order stores its value or adds it to
+        its accumulator; reductions store their results after the loop."""
         idx = loop_vars("x", len(self.kernel.outer))
-        ridx = loop_vars("r", len(stage.inner))
-        value = stage.value
-        if isinstance(value, Reduction):
-            acc = self.scalar.reduction_start(value.kind, value.dtype, value.src_dtype)
+        ridx = loop_vars("r", len(group[0].inner))
+        accs = {k: self.scalar.reduction_start(st.value.kind, st.value.dtype,
+                                               st.value.src_dtype)
+                for k, st in enumerate(group) if isinstance(st.value, Reduction)}
 
-            def step() -> None:
-                with use_handler(self), self._same_addresses():
-                    v = value.body(idx, ridx)
-                flat = self._flat_rindex(stage.inner)
-                self.scalar.reduction_step(acc, v, flat)
-
-            self._inner_loops(stage.inner, 0, step)
-            result = self.scalar.reduction_result(acc)
-            self._store(stage.out.name, stage.out.index(idx), result, stage.out.dtype)
-            return
-        if isinstance(value, Scan):
-            self._scan(stage, value, idx + ridx)
-            return
-
-        def compute() -> None:
+        def element() -> None:
+            # one address cache for the whole element: a reduction's load of what a stage
+            # before it just stored is then the same address, and LLVM forwards the value
             with use_handler(self), self._same_addresses():
-                v = value.body(idx + ridx)
-                self._store(stage.out.name, stage.out.index(idx + ridx), v, stage.out.dtype)
+                for k, stage in enumerate(group):
+                    if k in accs:
+                        v = stage.value.body(idx, ridx)
+                        flat = self._flat_rindex(stage.inner)
+                        self.scalar.reduction_step(accs[k], v, flat)
+                    else:
+                        v = stage.value.body(idx + ridx)
+                        self._store(stage.out.name, stage.out.index(idx + ridx), v,
+                                    stage.out.dtype)
 
-        self._inner_loops(stage.inner, 0, compute)
+        self._inner_loops(group[0].inner, 0, element)
+        for k, acc in accs.items():
+            out = group[k].out
+            self._store(out.name, out.index(idx), self.scalar.reduction_result(acc), out.dtype)
 
     def _scan(self, stage: Stage, value: Scan, index: tuple) -> None:
         """A running sum or product along the inner loop, stored at every step (the order is

@@ -47,6 +47,8 @@ class Stage:
     value: Pointwise | Reduction
     out: Buffer
     inner: tuple[int, ...]
+    # Runs inside the inner loop of the stage before it (``sharing.share_loops``).
+    shares_loop: bool = False
 
 
 @dataclasses.dataclass(eq=False)
@@ -138,6 +140,8 @@ class Target(abc.ABC):
     # transcendentals) and write over a buffer it reads (in-place stores). Off for targets
     # where this was not run (PTX: stages of a row may map elements to threads differently).
     stage_reuse = False
+    # Whether its code generator runs a stage marked ``shares_loop`` inside the loop before.
+    shares_loops = False
 
     @abc.abstractmethod
     def supports(self, name: str, dtype: np.dtype) -> bool:
@@ -293,6 +297,10 @@ class Scheduler:
 
             self.steps = block_rows(self.steps, self._input_shapes(), self.decisions)
         reuse_dead_buffers(self.steps, _var_names(outputs), self.decisions)
+        if self.target.shares_loops:
+            from dynajit.backends.loopir.sharing import share_loops
+
+            share_loops(self.steps, self.decisions)
         return Schedule(inputs, self.steps, outputs, scalars, self.decisions)
 
     def _input_shapes(self) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
