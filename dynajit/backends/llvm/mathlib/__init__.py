@@ -30,8 +30,9 @@ log1p      0.81     0.79     all; log of u = 1 + x plus the rounding error of u,
 expm1      1.27     1.30     all; 2**k * expm1(r) + (2**k - 1) in one fma, r in double-float
 tanh       1.18     1.30     all; odd polynomial below 0.625 (float32: 0.7), 1 - 2/(e**(2|x|) + 1)
                              above (float32: e = 2**t with t reduced by one fma)
-sin, cos   0.82     0.78     |x| < 2**51 (Cody-Waite with fma, r carried as hi + lo; float32:
-                             the reduction in double, polynomials in float32)
+sin, cos   1.54     0.78     |x| < 2**51 (Cody-Waite with fma, r carried as hi + lo; float32:
+                             the reduction in float32 below 2**17 (1.21 ulp), in double above,
+                             polynomials in float32, cos one Horner polynomial in r*r)
 erf        0.96     1.07     all; x + x P(x*x) below 1, 1 - e**(-x*x) G(x) above (G minimax)
 power      0.50 d   1.20     all (C99 special cases); exp(y log|x|), log in double-double
 exp2       0.00 d   0.83     all

@@ -76,6 +76,8 @@ COS = {
     # same, float32 (Cephes cosf, |r| <= pi/4)
     False: (4.166664568298827e-2, -1.388731625493765e-3, 2.443315711809948e-5),
 }
+# float32: cos r = 1 + z*P(z), z = r*r (the Cephes coefficients after -1/2)
+COS_F32 = (-0.5, *COS[False])
 
 ERF_SMALL = {
     # erf x = x + x*P(x*x), |x| <= 1: 1.1e-17

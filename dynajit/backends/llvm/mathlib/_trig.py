@@ -77,7 +77,14 @@ def _reduce(m: Emitter, x):
 
 
 def _sin_cos_poly(m: Emitter, r, r_lo):
-    """(sin(r + r_lo), cos(r + r_lo)) for |r| <= ~pi/4, r_lo tiny, in m's type."""
+    """(sin(r + r_lo), cos(r + r_lo)) for |r| <= ~pi/4, r_lo tiny, in m's type. float32
+    evaluates cos as one Horner polynomial in r*r: the compensated 1 - r*r/2 of the double
+    form costs a third of a float32 sin/cos and buys 0.35 ulp (1.17 -> 0.82 max)."""
+    if not m.double:
+        z = m.mul(r, r)
+        s = m.add(r, m.fma(m.mul(r, z), m.poly(z, C.SIN[False]), r_lo))
+        c = m.fma(z, m.poly(z, C.COS_F32), m.fma(m.neg(r), r_lo, 1.0))
+        return s, c
     z = m.mul(r, r)
     hz = m.mul(z, 0.5)
     w = m.sub(1.0, hz)
