@@ -691,32 +691,105 @@ def lower_take(node: Any, args: tuple, kwargs: dict, ctx: Any) -> LoopValue | No
 
 
 def lower_gather(node: Any, args: tuple, kwargs: dict, ctx: Any) -> LoopValue | None:
-    """``x[..., idx, ...]`` with one integer array among full slices: a take along that
-    axis (NumPy's advanced indexing with one array index gives the same result)."""
+    """``x[index]`` with integer arrays among the entries (NumPy's advanced indexing) as a
+    pointwise value over the result. The arrays and any integer entries broadcast to the
+    shape B, which takes the place of the first of them when they are adjacent and goes
+    first otherwise; slices and None keep their dims. Each element loads its index from
+    every array (negative ones wrapped; a check step per array raises NumPy's IndexError
+    before the kernel runs) and reads ``x`` at the static address of its slice and integer
+    entries plus the computed offsets. Index lists and boolean arrays stay NumPy externs."""
     x, entries = args
-    if not isinstance(x, LoopValue) or not isinstance(entries, tuple):
+    dtype = np.dtype(node.meta.dtype)
+    if (not isinstance(x, LoopValue) or not isinstance(entries, tuple) or not loop_dtype(dtype)
+            or dtype != x.dtype or not ctx.supports("load_at", _INT64)):
         return None
-    if Ellipsis in entries:
-        k = entries.index(Ellipsis)
-        entries = entries[:k] + (slice(None),) * (len(x.shape) - len(entries) + 1) \
-            + entries[k + 1:]
-    entries = entries + (slice(None),) * (len(x.shape) - len(entries))
-    arrays = [k for k, e in enumerate(entries) if isinstance(e, LoopValue)]
-    if len(arrays) != 1 or len(entries) != len(x.shape):
+    entries = _expand_ellipsis(entries, len(x.shape))
+    if entries is None:
         return None
-    (axis,) = arrays
+    arrays = [e for e in entries if isinstance(e, LoopValue)]
+    if not arrays or any(
+            not (e is None or isinstance(e, (slice, int, LoopValue))) for e in entries) or any(
+            a.dtype.kind not in "iu" or not loop_dtype(a.dtype) for a in arrays):
+        return None
+    b_shape = tuple(np.broadcast_shapes(*(a.shape for a in arrays)))
+    advanced = [k for k, e in enumerate(entries) if isinstance(e, (int, LoopValue))]
+    adjacent = advanced == list(range(advanced[0], advanced[-1] + 1))
+    # output dims, in order: "B" (the broadcast dims) or the entry position of a slice / None
+    order: list[Any] = [] if adjacent else ["B"]
     for k, e in enumerate(entries):
-        if k != axis and not (isinstance(e, slice) and e.step in (None, 1)
-                              and e.start in (None, 0) and e.stop in (None, x.shape[k])):
-            return None
-    return _gather(node, x, entries[axis], _array_entry(node.args[1]), axis, "raise", ctx,
-                   always_check=True)
+        if k == advanced[0] and adjacent:
+            order.append("B")
+        elif e is None or isinstance(e, slice):
+            order.append(k)
+    src = _in_memory(x, 0, ctx)
+    axis_of, dim = {}, 0  # entry position -> axis of x
+    for k, e in enumerate(entries):
+        if e is not None:
+            axis_of[k] = dim
+            dim += 1
+    shape = tuple(d for o in order for d in (b_shape if o == "B" else (
+        (1,) if entries[o] is None else (_slice_length(entries[o], x.shape[axis_of[o]]),))))
+    if shape != tuple(node.meta.shape):
+        return None
+    array_nodes = iter(e for e in node.args[1] if _is_node(e))
+    loads = []
+    for k, e in enumerate(entries):
+        if isinstance(e, LoopValue):
+            axis = axis_of[k]
+            if math.prod(b_shape):
+                ctx.check(_bounds_check(x.shape[axis], axis), "index bounds", next(array_nodes))
+            loads.append((axis, broadcast_loader(e, b_shape, e.dtype), e.dtype))
+    b_at = order.index("B")
+
+    def body(idx: tuple) -> Any:
+        o = ops()
+        at = dict(zip(order[:b_at] + order[b_at + 1:], idx[:b_at] + idx[b_at + len(b_shape):],
+                      strict=True))
+        b_idx = idx[b_at:b_at + len(b_shape)]
+        per_axis = [Ix(0)] * len(src.shape)
+        for k, e in enumerate(entries):
+            if isinstance(e, slice):
+                per_axis[axis_of[k]] = at[k] * e.step + e.start
+            elif isinstance(e, int):
+                per_axis[axis_of[k]] = Ix(e)
+        offset = None
+        for axis, load, idx_dtype in loads:
+            i = load(b_idx)
+            i = i if idx_dtype == _INT64 else o.cast(i, idx_dtype, _INT64)
+            size = src.shape[axis]
+            n, zero = o.constant(size, _INT64), o.constant(0, _INT64)
+            i = o.where(o.less(i, zero, dtype=_INT64), o.add(i, n, dtype=_INT64), i, _INT64)
+            # a safety net (the check step has raised for any index out of range)
+            i = o.minimum(o.maximum(i, zero, dtype=_INT64),
+                          o.constant(max(size - 1, 0), _INT64), dtype=_INT64)
+            term = o.multiply(i, o.constant(src.strides[axis], _INT64), dtype=_INT64)
+            offset = term if offset is None else o.add(offset, term, dtype=_INT64)
+        return o.load_at(src.name, src.index(tuple(per_axis)), offset, dtype)
+
+    return Pointwise(shape, dtype, body)
 
 
-def _array_entry(entries: tuple) -> Any:
+def _expand_ellipsis(entries: tuple, ndim: int) -> tuple | None:
+    """The index with Ellipsis and the missing trailing dims as full slices (None when the
+    entries do not fit ``ndim``)."""
+    used = sum(1 for e in entries if e is not None and e is not Ellipsis)
+    if used > ndim or sum(1 for e in entries if e is Ellipsis) > 1:
+        return None
+    full = [slice(0, None, 1)] * (ndim - used)
+    if any(e is Ellipsis for e in entries):
+        k = next(i for i, e in enumerate(entries) if e is Ellipsis)
+        return entries[:k] + tuple(full) + entries[k + 1:]
+    return entries + tuple(full)
+
+
+def _slice_length(s: slice, size: int) -> int:
+    return len(range(*s.indices(size)))
+
+
+def _is_node(value: Any) -> bool:
     from dynajit.graph.graph import Node
 
-    return next(e for e in entries if isinstance(e, Node))
+    return isinstance(value, Node)
 
 
 # ------------------------------------------------------------------------------ registration

@@ -1,7 +1,8 @@
-"""Gathers as loops: ``np.take`` (every mode, axis None or an axis) and ``x[idx]`` with one
-integer array among full slices become kernels that load at computed addresses; results equal
-NumPy's on random shapes, index dtypes and signs; out-of-bounds indices raise NumPy's
-IndexError and leave the compiled function usable; a gather is never taken as row-local."""
+"""Gathers as loops: ``np.take`` (every mode, axis None or an axis) and NumPy's advanced
+indexing (integer arrays mixed with integers, slices, None and Ellipsis) become kernels that
+load at computed addresses; results equal NumPy's on random shapes, index layouts, dtypes and
+signs; out-of-bounds indices raise NumPy's IndexError and leave the compiled function usable;
+a gather is never taken as row-local."""
 
 from __future__ import annotations
 
@@ -82,6 +83,77 @@ def test_single_array_index_equals_numpy(backend, index):
     got = dynajit.compile(f, backend=backend)(x, i)
     np.testing.assert_array_equal(got, f(x, i))
     assert "gather" not in externs(schedule_of(f, x, i))
+
+
+@st.composite
+def advanced_index_cases(draw):
+    """x, the index as source text over arguments a0.., and those index arrays: every dim
+    gets a slice (any start, stop, step), an integer or an array (shapes that broadcast to
+    one shape); None and Ellipsis appear too; at least one array."""
+    ndim = draw(st.integers(1, 4))
+    shape = tuple(draw(st.lists(st.integers(1, 5), min_size=ndim, max_size=ndim)))
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    b_shape = tuple(draw(st.lists(st.integers(0, 3), min_size=0, max_size=2)))
+    kinds = draw(st.lists(st.sampled_from(["slice", "int", "array"]), min_size=ndim,
+                          max_size=ndim).filter(lambda k: "array" in k))
+    parts, arrays = [], []
+    for size, kind in zip(shape, kinds, strict=True):
+        if kind == "slice":
+            start, stop = draw(st.integers(-size - 1, size)), draw(st.integers(-size - 1, size))
+            step = draw(st.sampled_from([1, 1, 2, -1, -2]))
+            parts.append(f"{start}:{stop}:{step}")
+        elif kind == "int":
+            parts.append(str(draw(st.integers(-size, size - 1))))
+        else:
+            ashape = tuple(d if draw(st.booleans()) else 1 for d in b_shape)
+            ashape = ashape[draw(st.integers(0, len(ashape))):]
+            dtype = draw(st.sampled_from([np.int64, np.int32, np.uint8]))
+            lo = 0 if np.dtype(dtype).kind == "u" else -size
+            arrays.append(rng.integers(lo, size, size=ashape).astype(dtype))
+            parts.append(f"a{len(arrays) - 1}")
+    if draw(st.booleans()):
+        parts.insert(draw(st.integers(0, len(parts))), "None")
+    if draw(st.booleans()) and parts[-1].count(":") == 2:
+        parts[-1] = "..."  # the last dim as the Ellipsis's (a full slice)
+    x = (rng.standard_normal(shape) * 10).astype(draw(st.sampled_from([np.float64, np.int32])))
+    return x, ", ".join(parts), arrays
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@settings(max_examples=60, deadline=None)
+@given(case=advanced_index_cases())
+def test_advanced_index_equals_numpy(backend, case):
+    x, index, arrays = case
+    names = ", ".join(f"a{k}" for k in range(len(arrays)))
+    f = eval(f"lambda x, {names}: x[{index}] * 2")  # noqa: S307 - generated index text
+    want = f(x, *arrays)
+    dynajit.reset()
+    got = dynajit.compile(f, backend=backend)(x, *arrays)
+    assert got.shape == want.shape and got.dtype == want.dtype, index
+    np.testing.assert_array_equal(got, want)
+    assert "gather" not in externs(schedule_of(f, x, *arrays)), index
+
+
+@pytest.mark.parametrize("call", ["x[i, j]", "x[j, 1:, i]", "x[2, j]"])
+def test_out_of_bounds_in_any_index_array_raises_numpys_error(call):
+    f = eval(f"lambda x, i, j: {call} - 1")  # noqa: S307 - a fixed list of calls
+    x = np.arange(60.0).reshape(3, 4, 5)
+    good_i, good_j = np.array([0, -1]), np.array([[1], [-2]])
+    dynajit.reset()
+    compiled = dynajit.compile(f, backend="llvm")
+    raised = 0
+    for i, j in ((np.array([0, 7]), good_j), (good_i, np.array([[1], [-9]]))):
+        try:
+            want = f(x, i, j)
+        except IndexError as theirs:
+            raised += 1
+            with pytest.raises(IndexError) as ours:
+                compiled(x, i, j)
+            assert str(ours.value).splitlines()[0] == str(theirs)
+        else:  # the bad array is not in this index
+            np.testing.assert_array_equal(compiled(x, i, j), want)
+    assert raised
+    np.testing.assert_array_equal(compiled(x, good_i, good_j), f(x, good_i, good_j))
 
 
 @pytest.mark.parametrize("call", ["np.take(x, i, axis=1)", "x[:, i]", "np.take(x, i)"])
