@@ -21,6 +21,7 @@ class LLVMTarget(Target):
     scans = True
     stage_reuse = True
     shares_loops = True
+    copies_complement = True
 
     def supports(self, name: str, dtype: np.dtype) -> bool:
         from dynajit.backends.llvm import scalar_ops

@@ -26,6 +26,7 @@ from dynajit.backends.loopir.scheduler import (
 class NumpyTarget(Target):
     scans = True
     stage_reuse = True
+    copies_complement = True
 
     def supports(self, name: str, dtype: np.dtype) -> bool:
         return name in HANDLER_OPS

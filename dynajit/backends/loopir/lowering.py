@@ -543,19 +543,72 @@ def _basic_index(index: Any) -> bool:
 
 
 def lower_setitem(node: Any, args: tuple, kwargs: dict, ctx: Any) -> LoopValue | None:
-    """``x`` with ``x[index] = value`` for a basic index: a copy of ``x``, then a kernel that
-    stores ``value`` into the indexed view of the copy."""
+    """``x`` with ``x[index] = value`` for a basic index: a new buffer, ``value`` stored into
+    its indexed view, and ``x`` copied into the rest. When the index is a box (integers and
+    unit-step slices) the copy covers only the box's complement, as at most two slabs per
+    dimension, so no element is written twice (a stencil's ``out = u.copy(); out[1:-1, 1:-1]
+    = ...`` copies the border only; targets opt in with ``copies_complement``); otherwise
+    the whole of ``x`` is copied first."""
     x, index, value = args
     dtype = np.dtype(node.meta.dtype)
     if (not isinstance(x, LoopValue) or not loop_dtype(dtype) or not _basic_index(index)
             or not _storable(value, dtype)):
         return None
-    buf = ctx.fresh_buffer(x, "setitem writes into a copy")
-    view = buffer_view(buf, lambda a: a[index])
-    if view is None:
+    shape = tuple(x.shape)
+    if buffer_view(Buffer("probe", shape, dtype), lambda a: a[index]) is None:
         return None
+    box = _box(index, shape) if ctx.target.copies_complement else None
+    if box is None:
+        buf = ctx.fresh_buffer(x, "setitem writes into a copy")
+    else:
+        buf = ctx.new_buffer(shape, dtype)
+        load = x.loader()
+        for slab in _complement(box, shape):
+            lows = tuple(lo for lo, _ in slab)
+            part = Pointwise(tuple(hi - lo for lo, hi in slab), dtype,
+                             lambda idx, lows=lows: load(tuple(i + lo for i, lo in
+                                                               zip(idx, lows, strict=True))))
+            target = buffer_view(buf, lambda a, slab=slab: a[tuple(slice(*r) for r in slab)])
+            ctx.store_into(part, target, "setitem: copy outside the written box")
+    view = buffer_view(buf, lambda a: a[index])
     ctx.store_into(_broadcast_value(value, view.shape, dtype), view, "setitem")
     return buf
+
+
+def _box(index: tuple, shape: tuple) -> list[tuple[int, int]] | None:
+    """Per dimension the [start, stop) that ``index`` selects, when it is a box: integers and
+    unit-step slices, Ellipsis, no None (None where it is not, or selects nothing)."""
+    if any(e is None for e in index) or sum(e is Ellipsis for e in index) > 1:
+        return None
+    used = sum(e is not Ellipsis for e in index)
+    if used > len(shape):
+        return None
+    entries: list[Any] = []
+    for e in index:
+        entries += [slice(None)] * (len(shape) - used) if e is Ellipsis else [e]
+    entries += [slice(None)] * (len(shape) - len(entries))
+    box = []
+    for e, n in zip(entries, shape, strict=True):
+        if isinstance(e, slice):
+            start, stop, step = e.indices(n)
+            if step != 1 or stop <= start:
+                return None
+            box.append((start, stop))
+        else:
+            i = e + n if e < 0 else e
+            box.append((i, i + 1))
+    return box
+
+
+def _complement(box: list[tuple[int, int]], shape: tuple) -> list[list[tuple[int, int]]]:
+    """Disjoint boxes covering ``shape`` outside ``box``: for each dimension k, the parts
+    before and after the box in k, within the box in dimensions before k and whole after."""
+    slabs = []
+    for k, (start, stop) in enumerate(box):
+        for lo, hi in ((0, start), (stop, shape[k])):
+            if hi > lo:
+                slabs.append(box[:k] + [(lo, hi)] + [(0, n) for n in shape[k + 1:]])
+    return slabs
 
 
 def lower_concatenate(node: Any, args: tuple, kwargs: dict, ctx: Any) -> LoopValue | None:

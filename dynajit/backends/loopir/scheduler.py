@@ -142,6 +142,9 @@ class Target(abc.ABC):
     stage_reuse = False
     # Whether its code generator runs a stage marked ``shares_loop`` inside the loop before.
     shares_loops = False
+    # Whether a setitem into a copy copies only the complement of a box index (up to two
+    # small kernels per dimension instead of one copy: each is a launch on a GPU).
+    copies_complement = False
 
     @abc.abstractmethod
     def supports(self, name: str, dtype: np.dtype) -> bool:
