@@ -374,7 +374,9 @@ class PTXKernelBuilder(LLVMKernelBuilder):
         b = self.builder
         if kind in ("argmax", "argmin"):
             return [b.load(acc["best"]), b.load(acc["index"]), b.zext(b.load(acc["has"]), I32)]
-        return [b.load(acc["slot"])]
+        # the thread's value as the CPU kernel finishes it: a float max/min keeps "a nan was
+        # seen" apart from its running value (scalar_ops), so the partial must carry the nan
+        return [self.scalar.reduction_result(acc)]
 
     def _combine(self, kind: str, dtype: np.dtype, src: np.dtype, a: list[ir.Value],
                  c: list[ir.Value]) -> list[ir.Value]:

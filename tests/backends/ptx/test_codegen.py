@@ -93,6 +93,32 @@ def test_row_and_full_reductions_combine_with_shuffles_and_barriers():
     assert not re.search(r"\bcall", softmax + long_rows + full)
 
 
+@pytest.mark.parametrize("fn, shape", [
+    (lambda a: a.max(axis=1), (4, 4096)),  # "rows": a block per row
+    (lambda a: a.min(), (1 << 20,)),  # "full": partials in scratch, combined by one block
+])
+def test_float_max_min_partials_carry_nan_into_the_combine(fn, shape):
+    """A thread's float max/min keeps "a nan was seen" apart from its running value (the
+    running value drops nans); its partial must select nan from that flag, or a nan in its
+    elements is lost before the nan-propagating combine."""
+    import dynajit
+    from dynajit.backends.loopir.scheduler import KernelStep, schedule
+
+    found = []
+
+    def backend(gm, example_inputs):
+        sched = schedule(gm.graph, example_inputs, PTXTarget())
+        found.extend(s.kernel for s in sched.steps if isinstance(s, KernelStep))
+        return gm.forward
+
+    dynajit.reset()
+    dynajit.compile(fn, backend=backend)(np.ones(shape, np.float32))
+    (kernel,) = found
+    source = build_kernel(kernel, full_blocks=264)
+    assert source.shape == ("rows" if len(shape) == 2 else "full")
+    assert re.search(r"select\s+i1 %[^,]+, float 0x7ff8000000000000", source.ir_text, re.I)
+
+
 def test_target_refuses_ops_that_need_libm_or_exact_frem():
     t = PTXTarget()
     assert t.supports("exp", np.dtype(np.float32)) and t.supports("tanh", np.dtype(np.float64))
