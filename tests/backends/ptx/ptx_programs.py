@@ -100,11 +100,16 @@ def _programs() -> dict:
 
 
 def program_kernels(name: str) -> list:
+    fn, args = _programs()[name]
+    return kernels_of(fn, *args)
+
+
+def kernels_of(fn, *args) -> list:
+    """The kernels the PTX target's schedule of ``fn(*args)`` has (no GPU needed)."""
     import dynajit
     from dynajit.backends.loopir.scheduler import KernelStep, schedule
     from dynajit.backends.ptx import PTXTarget
 
-    fn, args = _programs()[name]
     found = []
 
     def backend(gm, example_inputs):

@@ -101,19 +101,7 @@ def test_float_max_min_partials_carry_nan_into_the_combine(fn, shape):
     """A thread's float max/min keeps "a nan was seen" apart from its running value (the
     running value drops nans); its partial must select nan from that flag, or a nan in its
     elements is lost before the nan-propagating combine."""
-    import dynajit
-    from dynajit.backends.loopir.scheduler import KernelStep, schedule
-
-    found = []
-
-    def backend(gm, example_inputs):
-        sched = schedule(gm.graph, example_inputs, PTXTarget())
-        found.extend(s.kernel for s in sched.steps if isinstance(s, KernelStep))
-        return gm.forward
-
-    dynajit.reset()
-    dynajit.compile(fn, backend=backend)(np.ones(shape, np.float32))
-    (kernel,) = found
+    (kernel,) = ptx_programs.kernels_of(fn, np.ones(shape, np.float32))
     source = build_kernel(kernel, full_blocks=264)
     assert source.shape == ("rows" if len(shape) == 2 else "full")
     assert re.search(r"select\s+i1 %[^,]+, float 0x7ff8000000000000", source.ir_text, re.I)
