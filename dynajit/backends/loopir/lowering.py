@@ -555,6 +555,9 @@ def lower_setitem(node: Any, args: tuple, kwargs: dict, ctx: Any) -> LoopValue |
             or not _storable(value, dtype)):
         return None
     shape = tuple(x.shape)
+    # with an Ellipsis an index of integers only still selects a (0-d) view, not a scalar
+    if not any(e is Ellipsis for e in index):
+        index = index + (Ellipsis,)
     if buffer_view(Buffer("probe", shape, dtype), lambda a: a[index]) is None:
         return None
     box = _box(index, shape) if ctx.target.copies_complement else None
