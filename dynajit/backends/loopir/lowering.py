@@ -7,7 +7,6 @@ values that must live in memory."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -360,7 +359,7 @@ def lower_scan(node: Any, args: tuple, kwargs: dict, ctx: Any) -> LoopValue | No
         return None
     axis = kwargs.get("axis")
     if axis is None:
-        x, axis = _in_memory(x, None, ctx), 0
+        x, axis = in_memory(x, None, ctx), 0
     load = x.loader()
     src = x.dtype
 
@@ -664,25 +663,8 @@ def _broadcast_value(value: Any, shape: tuple, dtype: np.dtype) -> Pointwise:
     return Pointwise(tuple(shape), dtype, broadcast_loader(value, tuple(shape), dtype))
 
 
-# ------------------------------------------------------------------------------ gathers
-_INT64 = np.dtype(np.int64)
-
-
-def _bounds_check(size: int, axis: int) -> Callable[[Any], None]:
-    """NumPy's IndexError for the first index outside [-size, size) (a kernel cannot raise:
-    this wrapper step runs before it)."""
-
-    def check(indices: Any) -> None:
-        idx = np.asarray(indices)
-        bad = (idx < -size) | (idx >= size) if idx.dtype.kind == "i" else idx >= size
-        if bad.any():
-            i = int(idx.reshape(-1)[int(np.argmax(bad.reshape(-1)))])
-            raise IndexError(f"index {i} is out of bounds for axis {axis} with size {size}")
-
-    return check
-
-
-def _in_memory(a: LoopValue, axis: int | None, ctx: Any) -> Buffer:
+# ------------------------------------------------------------------------------ memory
+def in_memory(a: LoopValue, axis: int | None, ctx: Any) -> Buffer:
     """``a`` as a buffer (flattened when ``axis`` is None): gathers read it at computed
     indices, flattening scans at computed positions."""
     if not isinstance(a, Buffer):
@@ -693,159 +675,6 @@ def _in_memory(a: LoopValue, axis: int | None, ctx: Any) -> Buffer:
             a = ctx.fresh_buffer(a, "gather from a flattened copy")
         return Buffer(a.name, (a.size,), a.dtype, a.offset, (1,))
     return a
-
-
-def _gather(node: Any, a: LoopValue, indices: LoopValue, index_node: Any, axis: int | None,
-            mode: str, ctx: Any, always_check: bool = False) -> LoopValue | None:
-    """``np.take(a, indices, axis, mode)`` as a pointwise value over the result: each element
-    loads its index, maps it into range (wrap, clip, or negative indices for raise, whose
-    bounds a check step has verified) and loads ``a`` at the computed address."""
-    dtype = np.dtype(node.meta.dtype)
-    if (not loop_dtype(dtype) or indices.dtype.kind not in "iu" or not loop_dtype(indices.dtype)
-            or dtype != a.dtype or not ctx.supports("load_at", _INT64)
-            or (axis is not None and not a.shape)):
-        return None
-    src = _in_memory(a, axis, ctx)
-    along = 0 if axis is None else axis
-    size = src.shape[along]
-    rank = len(indices.shape)
-    # np.take checks only the indices it visits (none when the dims before the axis are
-    # empty); advanced indexing checks every index
-    if mode == "raise" and indices.size and (always_check or math.prod(src.shape[:along])):
-        ctx.check(_bounds_check(size, along), "index bounds", index_node)
-    load_index = indices.loader()
-    stride = src.strides[along]
-    src_dtype = indices.dtype
-
-    def body(idx: tuple) -> Any:
-        o = ops()
-        i = load_index(idx[along:along + rank])
-        i = i if src_dtype == _INT64 else o.cast(i, src_dtype, _INT64)
-        n = o.constant(size, _INT64)
-        zero = o.constant(0, _INT64)
-        if mode == "wrap":
-            i = o.remainder(i, n, dtype=_INT64)
-        else:
-            if mode == "raise":
-                i = o.where(o.less(i, zero, dtype=_INT64), o.add(i, n, dtype=_INT64), i, _INT64)
-            # clip mode, and a safety net for raise: never read outside the axis
-            top = o.constant(max(size - 1, 0), _INT64)
-            i = o.minimum(o.maximum(i, zero, dtype=_INT64), top, dtype=_INT64)
-        static = src.index(idx[:along] + (Ix(0),) + idx[along + rank:])
-        return o.load_at(src.name, static, o.multiply(i, o.constant(stride, _INT64),
-                                                        dtype=_INT64), dtype)
-
-    return Pointwise(tuple(node.meta.shape), dtype, body)
-
-
-def lower_take(node: Any, args: tuple, kwargs: dict, ctx: Any) -> LoopValue | None:
-    a, indices = args
-    if not isinstance(a, LoopValue) or not isinstance(indices, LoopValue):
-        return None
-    return _gather(node, a, indices, node.args[1], kwargs.get("axis"),
-                   kwargs.get("mode", "raise"), ctx)
-
-
-def lower_gather(node: Any, args: tuple, kwargs: dict, ctx: Any) -> LoopValue | None:
-    """``x[index]`` with integer arrays among the entries (NumPy's advanced indexing) as a
-    pointwise value over the result. The arrays and any integer entries broadcast to the
-    shape B, which takes the place of the first of them when they are adjacent and goes
-    first otherwise; slices and None keep their dims. Each element loads its index from
-    every array (negative ones wrapped; a check step per array raises NumPy's IndexError
-    before the kernel runs) and reads ``x`` at the static address of its slice and integer
-    entries plus the computed offsets. Index lists and boolean arrays stay NumPy externs."""
-    x, entries = args
-    dtype = np.dtype(node.meta.dtype)
-    if (not isinstance(x, LoopValue) or not isinstance(entries, tuple) or not loop_dtype(dtype)
-            or dtype != x.dtype or not ctx.supports("load_at", _INT64)):
-        return None
-    entries = _expand_ellipsis(entries, len(x.shape))
-    if entries is None:
-        return None
-    arrays = [e for e in entries if isinstance(e, LoopValue)]
-    if not arrays or any(
-            not (e is None or isinstance(e, (slice, int, LoopValue))) for e in entries) or any(
-            a.dtype.kind not in "iu" or not loop_dtype(a.dtype) for a in arrays):
-        return None
-    b_shape = tuple(np.broadcast_shapes(*(a.shape for a in arrays)))
-    advanced = [k for k, e in enumerate(entries) if isinstance(e, (int, LoopValue))]
-    adjacent = advanced == list(range(advanced[0], advanced[-1] + 1))
-    # output dims, in order: "B" (the broadcast dims) or the entry position of a slice / None
-    order: list[Any] = [] if adjacent else ["B"]
-    for k, e in enumerate(entries):
-        if k == advanced[0] and adjacent:
-            order.append("B")
-        elif e is None or isinstance(e, slice):
-            order.append(k)
-    src = _in_memory(x, 0, ctx)
-    axis_of, dim = {}, 0  # entry position -> axis of x
-    for k, e in enumerate(entries):
-        if e is not None:
-            axis_of[k] = dim
-            dim += 1
-    shape = tuple(d for o in order for d in (b_shape if o == "B" else (
-        (1,) if entries[o] is None else (_slice_length(entries[o], x.shape[axis_of[o]]),))))
-    if shape != tuple(node.meta.shape):
-        return None
-    array_nodes = iter(e for e in node.args[1] if _is_node(e))
-    loads = []
-    for k, e in enumerate(entries):
-        if isinstance(e, LoopValue):
-            axis = axis_of[k]
-            if math.prod(b_shape):
-                ctx.check(_bounds_check(x.shape[axis], axis), "index bounds", next(array_nodes))
-            loads.append((axis, broadcast_loader(e, b_shape, e.dtype), e.dtype))
-    b_at = order.index("B")
-
-    def body(idx: tuple) -> Any:
-        o = ops()
-        at = dict(zip(order[:b_at] + order[b_at + 1:], idx[:b_at] + idx[b_at + len(b_shape):],
-                      strict=True))
-        b_idx = idx[b_at:b_at + len(b_shape)]
-        per_axis = [Ix(0)] * len(src.shape)
-        for k, e in enumerate(entries):
-            if isinstance(e, slice):
-                per_axis[axis_of[k]] = at[k] * e.step + e.start
-            elif isinstance(e, int):
-                per_axis[axis_of[k]] = Ix(e)
-        offset = None
-        for axis, load, idx_dtype in loads:
-            i = load(b_idx)
-            i = i if idx_dtype == _INT64 else o.cast(i, idx_dtype, _INT64)
-            size = src.shape[axis]
-            n, zero = o.constant(size, _INT64), o.constant(0, _INT64)
-            i = o.where(o.less(i, zero, dtype=_INT64), o.add(i, n, dtype=_INT64), i, _INT64)
-            # a safety net (the check step has raised for any index out of range)
-            i = o.minimum(o.maximum(i, zero, dtype=_INT64),
-                          o.constant(max(size - 1, 0), _INT64), dtype=_INT64)
-            term = o.multiply(i, o.constant(src.strides[axis], _INT64), dtype=_INT64)
-            offset = term if offset is None else o.add(offset, term, dtype=_INT64)
-        return o.load_at(src.name, src.index(tuple(per_axis)), offset, dtype)
-
-    return Pointwise(shape, dtype, body)
-
-
-def _expand_ellipsis(entries: tuple, ndim: int) -> tuple | None:
-    """The index with Ellipsis and the missing trailing dims as full slices (None when the
-    entries do not fit ``ndim``)."""
-    used = sum(1 for e in entries if e is not None and e is not Ellipsis)
-    if used > ndim or sum(1 for e in entries if e is Ellipsis) > 1:
-        return None
-    full = [slice(0, None, 1)] * (ndim - used)
-    if any(e is Ellipsis for e in entries):
-        k = next(i for i, e in enumerate(entries) if e is Ellipsis)
-        return entries[:k] + tuple(full) + entries[k + 1:]
-    return entries + tuple(full)
-
-
-def _slice_length(s: slice, size: int) -> int:
-    return len(range(*s.indices(size)))
-
-
-def _is_node(value: Any) -> bool:
-    from dynajit.graph.graph import Node
-
-    return isinstance(value, Node)
 
 
 # ------------------------------------------------------------------------------ registration
@@ -860,6 +689,8 @@ def _register() -> None:
     OPS["setitem"].lowering = lower_setitem
     OPS["concatenate"].lowering = lower_concatenate
     OPS["pad"].lowering = lower_pad
+    from dynajit.backends.loopir.gathers import lower_gather, lower_take
+
     OPS["take"].lowering = lower_take
     OPS["gather"].lowering = lower_gather
     for name in ("zeros", "ones", "full", "zeros_like", "ones_like", "full_like"):
