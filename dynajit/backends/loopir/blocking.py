@@ -37,7 +37,9 @@ from dynajit.backends.loopir.scheduler import (
 # rows 91 ms).
 BLOCK_BYTES = 256 << 10
 GEMM_ROWS = 1024
-# Blocking pays only when the buffers that two or more steps share outgrow the caches.
+# Blocking pays only when what two or more steps share outgrows the caches: per buffer, the
+# bytes its second-largest toucher touches (a stencil's border copies touch one row or one
+# column of the output the interior writes: nothing to keep in cache for them).
 SHARED_BYTES = 16 << 20
 
 
@@ -119,7 +121,7 @@ class _Run:
         self.alias: dict[str, str] = {}
         self.produced: set[str] = set()
         self.rows: int | None = None
-        self.touched: dict[str, int] = {}  # name -> steps touching it
+        self.touched: dict[str, list[int]] = {}  # name -> bytes each step touching it touches
         self.steps: list[Any] = []
         self.hoisted: list[Any] = []
         self.has_gemm = False
@@ -140,16 +142,17 @@ class _Run:
         if not kernel.outer:
             return False
         offsets: set[int] = set()
-        names: set[str] = set()
+        names: dict[str, int] = {}  # name -> elements this kernel's accesses visit
         for st in kernel.stages:
             extents = {f"x{k}": n for k, n in enumerate(kernel.outer)}
             extents.update({f"r{k}": n for k, n in enumerate(st.inner)})
             if st.out.name in self.touched and st.out.name not in self.produced:
                 return False  # an earlier step of the run read it at any row
             self.produced.add(st.out.name)
+            visits = int(np.prod(kernel.outer)) * int(np.prod(st.inner))
             for raw, ix in stage_accesses(st, kernel.outer):
                 n = self.name(raw)
-                names.add(n)
+                names[n] = max(names.get(n, 0), visits)
                 if n not in self.produced:
                     continue
                 if n not in self.shapes or not self._rows_of(n):
@@ -175,21 +178,26 @@ class _Run:
             return False
         self.produced.add(step.var)
         self.has_gemm = True
-        self._touch({a, w, step.var})
+        self._touch({n: None for n in (a, w, step.var)})  # a GEMM reads and writes them whole
         # the op's impl is np.matmul(a, w, dtype=None); blocks write into the result's rows
         self.steps.append(BlockedMatmul(step.var, np.matmul, a, w))
         self.hoisted.append(AllocStep(step.var, *self.shapes[step.var]))
         return True
 
-    def _touch(self, names: set[str]) -> None:
-        for n in names:
-            self.touched[n] = self.touched.get(n, 0) + 1
+    def _touch(self, names: dict[str, int | None]) -> None:
+        """Record the bytes one step touches of each name (elements visited, None: all),
+        at most the buffer's size."""
+        for n, elements in names.items():
+            meta = self.shapes.get(n)
+            size = _nbytes(meta) if meta is not None else 0
+            touched = size if elements is None or meta is None else min(
+                size, elements * np.dtype(meta[1]).itemsize)
+            self.touched.setdefault(n, []).append(touched)
 
     def blocked(self) -> RowBlocks | None:
         if self.rows is None or len(self.steps) < 2:
             return None
-        shared = sum(_nbytes(self.shapes[n]) for n, k in self.touched.items()
-                     if k >= 2 and n in self.shapes)
+        shared = sum(sorted(v)[-2] for v in self.touched.values() if len(v) >= 2)
         if shared < SHARED_BYTES:
             return None
         row_bytes = sum(_nbytes(self.shapes[n]) // self.rows for n in self.touched

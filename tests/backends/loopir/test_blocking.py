@@ -63,6 +63,14 @@ def test_gemm_chain_and_stencil_are_blocked(small_blocks):
     assert [s.row_offset for s in blocks.steps] == [0, 39, 1, 1, 1]
 
 
+def test_steps_sharing_only_a_border_are_not_blocked():
+    """The stencil's border copies touch one row or column of what the interior writes:
+    the second-largest toucher of each buffer decides, and that is a few KiB."""
+    u = np.random.default_rng(4).standard_normal((3000, 1500))
+    assert not blocks_in(schedule_of(stencil, u))
+    assert blocks_in(schedule_of(lambda a: stencil(a) * np.exp(stencil(a)), u))
+
+
 def test_reading_another_row_of_a_produced_buffer_is_not_blocked(small_blocks):
     def f(x):
         y = np.exp(x) * 2
@@ -114,8 +122,11 @@ def test_blocked_results_equal_numpy(rows, cols, shift, block_bytes, dtype):
 
 
 @pytest.mark.parametrize("threads", [1, 2, 3])
-def test_stencil_blocked_over_threads_equals_numpy(threads):
-    """Default sizes: a 1100x1000 float64 stencil is blocked; each thread walks its own rows."""
+def test_stencil_blocked_over_threads_equals_numpy(monkeypatch, threads):
+    """Blocks of the default size over a 1100x1000 float64 stencil (forced: its border copies
+    share too little with the interior for the default rule); each thread walks its own
+    rows."""
+    monkeypatch.setattr(blocking, "SHARED_BYTES", 0)
     u = np.random.default_rng(2).standard_normal((1100, 1000))
     (blocks,) = blocks_in(schedule_of(stencil, u))
     with dynajit.config.patch(threads=threads):
