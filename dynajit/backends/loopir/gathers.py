@@ -13,7 +13,12 @@ from typing import Any
 import numpy as np
 
 from dynajit.backends.loopir.ir import Ix, LoopValue, Pointwise, ops
-from dynajit.backends.loopir.lowering import broadcast_loader, in_memory, loop_dtype
+from dynajit.backends.loopir.lowering import (
+    broadcast_loader,
+    expand_ellipsis,
+    in_memory,
+    loop_dtype,
+)
 
 _INT64 = np.dtype(np.int64)
 
@@ -92,7 +97,7 @@ def lower_gather(node: Any, args: tuple, kwargs: dict, ctx: Any) -> LoopValue | 
     if (not isinstance(x, LoopValue) or not isinstance(entries, tuple) or not loop_dtype(dtype)
             or dtype != x.dtype or not ctx.supports("load_at", _INT64)):
         return None
-    entries = _expand_ellipsis(entries, len(x.shape))
+    entries = expand_ellipsis(entries, len(x.shape))
     if entries is None:
         return None
     arrays = [e for e in entries if isinstance(e, LoopValue)]
@@ -149,19 +154,6 @@ def lower_gather(node: Any, args: tuple, kwargs: dict, ctx: Any) -> LoopValue | 
         return o.load_at(src.name, src.index(tuple(per_axis)), offset, dtype)
 
     return Pointwise(shape, dtype, body)
-
-
-def _expand_ellipsis(entries: tuple, ndim: int) -> tuple | None:
-    """The index with Ellipsis and the missing trailing dims as full slices (None when the
-    entries do not fit ``ndim``)."""
-    used = sum(1 for e in entries if e is not None and e is not Ellipsis)
-    if used > ndim or sum(1 for e in entries if e is Ellipsis) > 1:
-        return None
-    full = [slice(0, None, 1)] * (ndim - used)
-    if any(e is Ellipsis for e in entries):
-        k = next(i for i, e in enumerate(entries) if e is Ellipsis)
-        return entries[:k] + tuple(full) + entries[k + 1:]
-    return entries + tuple(full)
 
 
 def _slice_length(s: slice, size: int) -> int:

@@ -564,14 +564,13 @@ def lower_setitem(node: Any, args: tuple, kwargs: dict, ctx: Any) -> LoopValue |
         buf = ctx.fresh_buffer(x, "setitem writes into a copy")
     else:
         buf = ctx.new_buffer(shape, dtype)
-        load = x.loader()
         for slab in _complement(box, shape):
-            lows = tuple(lo for lo, _ in slab)
-            part = Pointwise(tuple(hi - lo for lo, hi in slab), dtype,
-                             lambda idx, lows=lows: load(tuple(i + lo for i, lo in
-                                                               zip(idx, lows, strict=True))))
-            target = buffer_view(buf, lambda a, slab=slab: a[tuple(slice(*r) for r in slab)])
-            ctx.store_into(part, target, "setitem: copy outside the written box")
+            def cut(a: np.ndarray, slab: list = slab) -> np.ndarray:
+                return a[tuple(slice(*r) for r in slab)]
+
+            part_shape, index_map = affine_view_map(cut, shape)
+            ctx.store_into(View(x, part_shape, dtype, index_map), buffer_view(buf, cut),
+                           "setitem: copy outside the written box")
     view = buffer_view(buf, lambda a: a[index])
     ctx.store_into(_broadcast_value(value, view.shape, dtype), view, "setitem")
     return buf
@@ -580,15 +579,9 @@ def lower_setitem(node: Any, args: tuple, kwargs: dict, ctx: Any) -> LoopValue |
 def _box(index: tuple, shape: tuple) -> list[tuple[int, int]] | None:
     """Per dimension the [start, stop) that ``index`` selects, when it is a box: integers and
     unit-step slices, Ellipsis, no None (None where it is not, or selects nothing)."""
-    if any(e is None for e in index) or sum(e is Ellipsis for e in index) > 1:
+    entries = expand_ellipsis(index, len(shape))
+    if entries is None or any(e is None for e in entries):
         return None
-    used = sum(e is not Ellipsis for e in index)
-    if used > len(shape):
-        return None
-    entries: list[Any] = []
-    for e in index:
-        entries += [slice(None)] * (len(shape) - used) if e is Ellipsis else [e]
-    entries += [slice(None)] * (len(shape) - len(entries))
     box = []
     for e, n in zip(entries, shape, strict=True):
         if isinstance(e, slice):
@@ -600,6 +593,19 @@ def _box(index: tuple, shape: tuple) -> list[tuple[int, int]] | None:
             i = e + n if e < 0 else e
             box.append((i, i + 1))
     return box
+
+
+def expand_ellipsis(entries: tuple, ndim: int) -> tuple | None:
+    """The index with Ellipsis and the missing trailing dims as full slices (None when the
+    entries do not fit ``ndim``)."""
+    used = sum(1 for e in entries if e is not None and e is not Ellipsis)
+    if used > ndim or sum(1 for e in entries if e is Ellipsis) > 1:
+        return None
+    full = [slice(0, None, 1)] * (ndim - used)
+    if any(e is Ellipsis for e in entries):
+        k = next(i for i, e in enumerate(entries) if e is Ellipsis)
+        return entries[:k] + tuple(full) + entries[k + 1:]
+    return entries + tuple(full)
 
 
 def _complement(box: list[tuple[int, int]], shape: tuple) -> list[list[tuple[int, int]]]:
