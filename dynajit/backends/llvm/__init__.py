@@ -5,6 +5,7 @@ run as extern NumPy calls (BLAS matmul among them)."""
 
 from __future__ import annotations
 
+import platform
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,8 @@ class LLVMTarget(Target):
     stage_reuse = True
     shares_loops = True
     copies_complement = True
+    # non-temporal vector stores are x86's (the code generator emits x86's sfence after them)
+    streams_stores = platform.machine().lower() in ("x86_64", "amd64")
 
     def supports(self, name: str, dtype: np.dtype) -> bool:
         from dynajit.backends.llvm import scalar_ops

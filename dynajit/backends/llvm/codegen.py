@@ -25,6 +25,12 @@ I32 = ir.IntType(32)
 I64 = ir.IntType(64)
 PTR = ir.PointerType()
 
+# A streamed stage (``Stage.streams``) stores into a block of this many bytes on the stack (it
+# stays in L1), and each full block goes to memory by aligned 64-byte non-temporal stores.
+# Storing past the cache straight from the loop would need aligned vector stores, which LLVM's
+# vectorizer only emits for stores declared aligned, and a scalar loop's stores are not.
+STREAM_BLOCK_BYTES = 4096
+
 
 def llvm_type(dtype: np.dtype) -> ir.Type:
     dtype = np.dtype(dtype)
@@ -112,6 +118,10 @@ class LLVMKernelBuilder:
         self.buffers = self._buffer_names()
         self.vars: dict[str, ir.Value] = {}
         self.scalar = scalar_ops.ScalarOps(self)
+        # buffer -> (block on the stack, first element of the block, loop variable) while
+        # the innermost loop of a streamed stage is being emitted
+        self.stream_blocks: dict[str, tuple[ir.Value, ir.Value, str]] = {}
+        self.streamed = False
 
     def _buffer_names(self) -> list[str]:
         names: dict[str, None] = {}
@@ -181,7 +191,10 @@ class LLVMKernelBuilder:
             self.entry_builder.alloca(I32)
         if self.range_flag is not None:
             self.entry_builder.store(ir.Constant(I32, 0), self.range_flag)
+        self.streamed = False
         self._outer_loops(0, start, end)
+        if self.streamed:  # non-temporal stores are weakly ordered: complete them here
+            self.builder.call(self._declare("llvm.x86.sse.sfence", ir.VoidType(), []), [])
         result = self.builder.load(self.range_flag) if self.range_flag is not None \
             else ir.Constant(I32, 0)
         self.builder.ret(result)
@@ -200,7 +213,10 @@ class LLVMKernelBuilder:
               step: ir.Value | None = None) -> None:
         """``for var in range(lo, hi, step): body()`` (step 1 by default; the GPU builder
         strides by the grid)."""
-        b = self.builder
+        self._loop_with(self.builder, lo, hi, var, body, step)
+
+    def _loop_with(self, b: ir.IRBuilder, lo: ir.Value, hi: ir.Value, var: str, body: Any,
+                   step: ir.Value | None = None) -> None:
         pre = b.block
         fn = pre.function
         header = fn.append_basic_block(f"{var}.head")
@@ -237,14 +253,136 @@ class LLVMKernelBuilder:
             lo, hi = start, end
         else:
             lo, hi = ir.Constant(I64, 0), self.param(self.outer[k])
-        self._loop(lo, hi, f"x{k}", lambda: self._outer_loops(k + 1, start, end))
 
-    def _inner_loops(self, sizes: tuple[int, ...], k: int, body: Any) -> None:
+        def inner() -> None:
+            self._outer_loops(k + 1, start, end)
+
+        if k == len(self.outer) - 1 and all(not st.inner for st in self.kernel.stages):
+            # a pointwise kernel: this is every stage's innermost loop
+            self._innermost_loop(lo, hi, f"x{k}", inner, self.kernel.stages, ())
+        else:
+            self._loop(lo, hi, f"x{k}", inner)
+
+    def _inner_loops(self, sizes: tuple[int, ...], k: int, body: Any,
+                     group: list[Stage] | None = None) -> None:
         if k == len(sizes):
             body()
             return
-        self._loop(ir.Constant(I64, 0), self.param(sizes[k]), f"r{k}",
-                   lambda: self._inner_loops(sizes, k + 1, body))
+        lo, hi = ir.Constant(I64, 0), self.param(sizes[k])
+
+        def inner() -> None:
+            self._inner_loops(sizes, k + 1, body, group)
+
+        if group and k == len(sizes) - 1:
+            self._innermost_loop(lo, hi, f"r{k}", inner, group, loop_vars("r", len(sizes)))
+        else:
+            self._loop(lo, hi, f"r{k}", inner)
+
+    def _innermost_loop(self, lo: ir.Value, hi: ir.Value, var: str, body: Any,
+                        stages: list[Stage], ridx: tuple) -> None:
+        """The loop over ``var`` for ``stages``; the streamed ones among them whose store walks
+        ``var`` contiguously store into blocks on the stack, each block copied out past the
+        cache after its part of the loop (``stream_copy``). Blocks start where the first
+        streamed buffer's cache lines start, so only a row's two ends are partial lines."""
+        idx = loop_vars("x", len(self.kernel.outer)) + ridx
+        streamed = [st for st in stages if st.streams
+                    and dict(self._terms(st.out.index(idx))).get(var) == 1]
+        if not streamed:
+            self._loop(lo, hi, var, body)
+            return
+        self.streamed = True
+        b = self.builder
+        size = STREAM_BLOCK_BYTES // max(st.out.dtype.itemsize for st in streamed)
+        blocks = {}
+        for st in streamed:
+            block = self.entry_builder.alloca(llvm_type(st.out.dtype), size=ir.Constant(I64, size))
+            block.align = 64
+            blocks[st.out.name] = block
+        lead = streamed[0].out
+        self.vars[var] = lo
+        line_offset = b.and_(b.ptrtoint(self._address(lead.name, lead.index(idx), lead.dtype),
+                                        I64), ir.Constant(I64, 63))
+        skew = b.udiv(line_offset, ir.Constant(I64, lead.dtype.itemsize))
+
+        def one_block() -> None:
+            start = self.vars[f"{var}.block"]
+            first = b.select(b.icmp_signed("<", start, lo), lo, start)
+            full = b.add(start, ir.Constant(I64, size))
+            stop = b.select(b.icmp_signed("<", full, hi), full, hi)
+            self.stream_blocks = {name: (block, start, var) for name, block in blocks.items()}
+            self._loop(first, stop, var, body)
+            self.stream_blocks = {}
+            self.vars[var] = first
+            for st in streamed:
+                size_ = ir.Constant(I64, st.out.dtype.itemsize)
+                dst = self._address(st.out.name, st.out.index(idx), st.out.dtype)
+                src = b.gep(blocks[st.out.name], [b.sub(first, start)], inbounds=True)
+                b.call(self._stream_copy(), [dst, src, b.mul(b.sub(stop, first), size_)])
+
+        self._loop(b.sub(lo, skew), hi, f"{var}.block", one_block,
+                   step=ir.Constant(I64, size))
+
+    def _stream_copy(self) -> ir.Function:
+        """``stream_copy(dst, src, n)``: n bytes to ``dst``, the cache lines wholly inside it
+        by aligned non-temporal 64-byte stores, the partial lines at its ends by masked
+        ordinary stores (a line written both ways would be read back from memory). Inlined,
+        and free of calls: a call would clobber the vector registers holding the loop's
+        constants."""
+        fn = self.module.globals.get("stream_copy")
+        if fn is not None:
+            return fn
+        fn = ir.Function(self.module, ir.FunctionType(ir.VoidType(), [PTR, PTR, I64]),
+                         "stream_copy")
+        fn.linkage = "internal"
+        fn.attributes.add("nounwind")
+        fn.attributes.add("alwaysinline")
+        dst, src, n = fn.args
+        i8, i1 = ir.IntType(8), ir.IntType(1)
+        vec, bytes64, mask_ty = ir.VectorType(I32, 16), ir.VectorType(i8, 64), \
+            ir.VectorType(i1, 64)
+        masked_load = self._declare("llvm.masked.load.v64i8.p0", bytes64,
+                                    [PTR, I32, mask_ty, bytes64])
+        masked_store = self._declare("llvm.masked.store.v64i8.p0", ir.VoidType(),
+                                     [bytes64, PTR, I32, mask_ty])
+        lanes = ir.Constant(bytes64, list(range(64)))
+        b = ir.IRBuilder(fn.append_basic_block("entry"))
+
+        def at(p: ir.Value, off: ir.Value) -> ir.Value:
+            return b.gep(p, [off], inbounds=True, source_etype=i8)
+
+        def splat(v: ir.Value) -> ir.Value:
+            one = b.insert_element(ir.Constant(bytes64, None), b.trunc(v, i8),
+                                   ir.Constant(I32, 0))
+            return b.shuffle_vector(one, one, ir.Constant(ir.VectorType(I32, 64), [0] * 64))
+
+        def copy_part(off: ir.Value, count: ir.Value) -> None:
+            """Bytes [off, off + count) with count < 64, by one masked load and store."""
+            mask = b.icmp_unsigned("<", lanes, splat(count))
+            v = b.call(masked_load, [at(src, off), ir.Constant(I32, 1), mask,
+                                     ir.Constant(bytes64, None)])
+            b.call(masked_store, [v, at(dst, off), ir.Constant(I32, 1), mask])
+
+        zero, line = ir.Constant(I64, 0), ir.Constant(I64, 64)
+        to_line = b.and_(b.sub(zero, b.ptrtoint(dst, I64)), ir.Constant(I64, 63))
+        head = b.select(b.icmp_signed("<", to_line, n), to_line, n)
+        copy_part(zero, head)
+        lines = b.add(head, b.and_(b.sub(n, head), ir.Constant(I64, -64)))
+        nontemporal = self.module.add_metadata([ir.Constant(I32, 1)])
+
+        def one_line() -> None:
+            off = self.vars["line"]
+            v = b.load(at(src, off), typ=vec, align=1)
+            b.store(v, at(dst, off), align=64).set_metadata("nontemporal", nontemporal)
+
+        self._loop_with(b, head, lines, "line", one_line, step=line)
+        copy_part(lines, b.sub(n, lines))
+        b.ret_void()
+        return fn
+
+    def _declare(self, name: str, ret: ir.Type, args: list[ir.Type]) -> ir.Function:
+        fn = self.module.globals.get(name)
+        return fn if fn is not None else ir.Function(self.module, ir.FunctionType(ret, args),
+                                                     name)
 
     def _stage(self, stage: Stage) -> None:
         if isinstance(stage.value, Scan):
@@ -277,7 +415,7 @@ class LLVMKernelBuilder:
                         self._store(stage.out.name, stage.out.index(idx + ridx), v,
                                     stage.out.dtype)
 
-        self._inner_loops(group[0].inner, 0, element)
+        self._inner_loops(group[0].inner, 0, element, group)
         for k, acc in accs.items():
             out = group[k].out
             self._store(out.name, out.index(idx), self.scalar.reduction_result(acc), out.dtype)
@@ -332,18 +470,21 @@ class LLVMKernelBuilder:
             return cache[ix]
         return self._index(ix)
 
+    def _terms(self, ix: Ix) -> tuple[tuple[str, int], ...]:
+        """The index's terms in this kernel's loop variables (after ``collapse``)."""
+        if self.rename is None:
+            return ix.terms
+        merged = []
+        for var, coef in ix.terms:
+            new, keep = self.rename.get(var, (var, True))
+            if keep:
+                merged.append((new, coef))
+        return tuple(merged)
+
     def _index(self, ix: Ix) -> ir.Value:
         b = self.builder
-        terms = ix.terms
-        if self.rename is not None:
-            merged = []
-            for var, coef in terms:
-                new, keep = self.rename.get(var, (var, True))
-                if keep:
-                    merged.append((new, coef))
-            terms = tuple(merged)
         total: ir.Value | None = None
-        for var, coef in terms:
+        for var, coef in self._terms(ix):
             v = self.vars[var]
             term = v if coef == 1 else b.mul(v, self.param(coef))
             total = term if total is None else b.add(total, term)
@@ -357,7 +498,13 @@ class LLVMKernelBuilder:
                                 source_etype=llvm_type(dtype))
 
     def _store(self, name: str, ix: Ix, value: ir.Value, dtype: np.dtype) -> None:
-        ptr = self._address(name, ix, dtype)
+        block = self.stream_blocks.get(name)
+        if block is None:
+            ptr = self._address(name, ix, dtype)
+        else:  # a streamed stage: into its block, at the element's place in the block
+            b = self.builder
+            buf, first, var = block
+            ptr = b.gep(buf, [b.sub(self.vars[var], first)], inbounds=True)
         self.builder.store(value, ptr, align=np.dtype(dtype).itemsize)
 
     # ---------------------------------------------------------------------------- handler
@@ -448,7 +595,7 @@ def kernel_signature(kernel: Kernel) -> str:
     for stage in kernel.stages:
         out = stage.out
         h.lines.append(f"stage {stage.inner} -> {out.name} {out.shape} {out.offset} "
-                       f"{out.strides} {out.dtype.str}")
+                       f"{out.strides} {out.dtype.str}{' streamed' if stage.streams else ''}")
         ridx = loop_vars("r", len(stage.inner))
         with use_handler(h):
             if isinstance(stage.value, Reduction):

@@ -49,6 +49,8 @@ class Stage:
     inner: tuple[int, ...]
     # Runs inside the inner loop of the stage before it (``sharing.share_loops``).
     shares_loop: bool = False
+    # Its stores may bypass the cache (``streaming.stream_stores``).
+    streams: bool = False
 
 
 @dataclasses.dataclass(eq=False)
@@ -145,6 +147,9 @@ class Target(abc.ABC):
     # Whether a setitem into a copy copies only the complement of a box index (up to two
     # small kernels per dimension instead of one copy: each is a launch on a GPU).
     copies_complement = False
+    # Whether its code generator may store large results past the cache (non-temporal
+    # stores), for stages that ``streaming.stream_stores`` marks.
+    streams_stores = False
 
     @abc.abstractmethod
     def supports(self, name: str, dtype: np.dtype) -> bool:
@@ -304,6 +309,10 @@ class Scheduler:
             from dynajit.backends.loopir.sharing import share_loops
 
             share_loops(self.steps, self.decisions)
+        if self.target.streams_stores:
+            from dynajit.backends.loopir.streaming import stream_stores
+
+            stream_stores(self.steps, self.decisions)
         return Schedule(inputs, self.steps, outputs, scalars, self.decisions)
 
     def _input_shapes(self) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
@@ -444,6 +453,13 @@ class _CostCounter:
             self.names.add(name)
 
         return op
+
+
+def calls_transcendental(stage: Stage, outer: tuple[int, ...]) -> bool:
+    counter = _CostCounter()
+    with use_handler(counter):
+        eval_stage(stage, outer)
+    return bool(counter.names & _CostCounter.HEAVY)
 
 
 def body_cost(value: Pointwise) -> int:
