@@ -18,6 +18,7 @@ from dynajit.backends.llvm.codegen import build_kernel
 from dynajit.backends.llvm.jit import get_jit
 from dynajit.backends.loopir import streaming
 from tests.backends.loopir.test_scheduler import kernels, schedule_of
+from tests.backends.loopir.test_sharing import layernorm, softmax
 
 pytestmark = pytest.mark.backends
 x86 = pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"),
@@ -36,17 +37,6 @@ def stream_everything(monkeypatch):
 
 def streams(fn, *args):
     return [[s.streams for s in k.stages] for k in kernels(schedule_of(fn, *args))]
-
-
-def softmax(x):
-    e = np.exp(x - x.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
-
-
-def layernorm(x):
-    mu = x.mean(axis=-1, keepdims=True)
-    xc = x - mu
-    return xc / np.sqrt((xc * xc).mean(axis=-1, keepdims=True) + 1e-5)
 
 
 def stencil(u):
