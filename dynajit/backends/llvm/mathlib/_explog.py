@@ -271,13 +271,12 @@ def tanh_f32(m: Emitter, x):
     2e/(e+1)**2 <= 0.33), 2**(t-k) a degree-6 polynomial and k added to its exponent bits
     (|x| is clamped at 9.25, where tanh rounds to 1, so e stays finite and normal). Measured
     over every float32 below 9.5: 1.18 ulp (the float64 routine's form in float32: 1.33 ulp,
-    and 13% slower)."""
+    and 13% slower). No separate tiny-argument case: the small branch is exact there, and
+    dropping it took the GELU loop from 46 to 42 instructions (no spill): tanh 2.22 -> 1.95
+    ms, GELU 3.13 -> 2.84 at 1e7 on two threads."""
     a = m.fabs(x)
-    # below 2**-13 tanh x rounds to x; nan takes the same path (unordered compare), so the
-    # integer exponent arithmetic below only ever sees finite numbers
-    tiny = m.ult(a, 2.0**-13)
-    a = m.sel(tiny, 0.0, a)
     z = m.mul(a, a)
+    # exact for tiny |x| too (x**3/3 is below half an ulp of x there, and x*z underflows)
     small = m.fma(m.mul(a, z), m.poly(z, C.TANH[False]), a)
     ac = m.sel(m.gt(a, 9.25), 9.25, a)
     kf, k = m.round_magic(m.mul(ac, TWO_LOG2E_F32))
@@ -285,7 +284,9 @@ def tanh_f32(m: Emitter, x):
     p = m.fma(f, m.poly(f, C.EXP2_F32), 1.0)
     e = m.from_int(m.iadd(m.to_int(p), m.shl(k, m.mant)))
     big = m.sub(1.0, m.div(2.0, m.add(e, 1.0)))
-    return m.sel(tiny, x, m.copysign(m.sel(m.lt(a, 0.7), small, big), x))
+    # nan takes the small branch (unordered compare), which keeps it a nan: the big branch's
+    # integer exponent arithmetic could turn a nan into a number
+    return m.copysign(m.sel(m.ult(a, 0.7), small, big), x)
 
 
 def sinh(m: Emitter, x):
