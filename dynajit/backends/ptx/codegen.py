@@ -101,6 +101,7 @@ class PTXKernelBuilder(LLVMKernelBuilder):
     # No C library on the GPU: a sin/cos/tan argument past the polynomials' reduction range
     # sets a flag word (after the parameters) and the runtime recomputes the call on the host.
     EXACT_MATH_FALLBACK = False
+    INTERLEAVE = 0  # no loop vectorizer on NVPTX
 
     def __init__(self, kernel: Kernel, full_blocks: int = 1):
         super().__init__(kernel, TRIPLE, DATA_LAYOUT)
