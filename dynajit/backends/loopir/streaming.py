@@ -66,8 +66,9 @@ def _stored_bytes(kernel: Kernel, stage: Stage) -> int:
 
 def _may_stream(kernel: Kernel, k: int) -> bool:
     stage = kernel.stages[k]
-    # A stage calling a transcendental is bound by compute, and copying through the block
-    # costs its loop the registers that hold its constants. Measured at 1e7 float32 on two
+    # A stage calling a transcendental is bound by compute, and the block copy measured
+    # slower there (not only through registers: a copy kept out of line, a call per block,
+    # was slower still; the cause is not pinned down). Measured at 1e7 float32 on two
     # threads, ms ordinary -> streamed: x + 1 2.3-2.6 -> 1.0-1.7, layernorm 2.4-2.9 -> 1.8-2.1,
     # the stencil 2.7-3.2 -> 3.0-3.1; but tanh 2.2 -> 3.1 and GELU 3.2 -> 4.0.
     if type(stage.value) is not Pointwise or calls_transcendental(stage, kernel.outer):
