@@ -132,6 +132,7 @@ class LLVMKernelBuilder:
         self.vars: dict[str, ir.Value] = {}
         self.scalar = scalar_ops.ScalarOps(self)
         self.loops_made = 0
+        self.interleave_counts: set[int] = set()  # the counts some loop asks for
         self.interleave_ok = True  # off while a reduction's or a scan's loop is emitted
         # buffer -> (block on the stack, first element of the block, loop variable) while
         # the innermost loop of a streamed stage is being emitted
@@ -188,13 +189,11 @@ class LLVMKernelBuilder:
     def _ir_text(self) -> str:
         """The module's text, each innermost loop's placeholder metadata made a loop ID (a
         distinct node naming itself, which llvmlite cannot write)."""
-        text = str(self.module)
-        counts = {int(c) for c in re.findall(r'!"dynajit\.loop\.[0-9]+\.([0-9]+)"', text)}
-        if not counts:
-            return text
+        if not self.interleave_counts:
+            return str(self.module)
         nodes = {c: self.module.add_metadata([
             ir.MetaDataString(self.module, "llvm.loop.interleave.count"), ir.Constant(I32, c)])
-            for c in counts}
+            for c in self.interleave_counts}
         return re.sub(r'^(![0-9]+) = !\{ *!"dynajit\.loop\.[0-9]+\.([0-9]+)" *\}$',
                       lambda m: f"{m.group(1)} = distinct !{{{m.group(1)}, "
                                 f"{nodes[int(m.group(2))].get_reference()}}}",
@@ -268,6 +267,7 @@ class LLVMKernelBuilder:
             blocks = fn.blocks[fn.blocks.index(inner):]
             size = sum(len(block.instructions) for block in blocks)
             count = self.INTERLEAVE if size <= BIG_LOOP_BODY else max(self.INTERLEAVE // 2, 1)
+            self.interleave_counts.add(count)
             latch.set_metadata("llvm.loop", self.module.add_metadata(
                 [ir.MetaDataString(self.module, f"dynajit.loop.{made}.{count}")]))
         b.position_at_end(done)

@@ -68,10 +68,7 @@ class Kernel:
             n *= s
         total = 0.0
         for st in self.stages:
-            counter = _CostCounter()
-            with use_handler(counter):
-                eval_stage(st, self.outer)
-            total += max(_prod(st.inner), 1) * max(counter.cost, 1)
+            total += max(_prod(st.inner), 1) * max(stage_calls(st, self.outer).cost, 1)
         return int(n * total)
 
     def buffers(self) -> list[str]:
@@ -455,11 +452,16 @@ class _CostCounter:
         return op
 
 
-def calls_transcendental(stage: Stage, outer: tuple[int, ...]) -> bool:
+def stage_calls(stage: Stage, outer: tuple[int, ...]) -> _CostCounter:
+    """The handler calls of one stage's body: their ``cost`` and their ``names``."""
     counter = _CostCounter()
     with use_handler(counter):
         eval_stage(stage, outer)
-    return bool(counter.names & _CostCounter.HEAVY)
+    return counter
+
+
+def calls_transcendental(stage: Stage, outer: tuple[int, ...]) -> bool:
+    return bool(stage_calls(stage, outer).names & _CostCounter.HEAVY)
 
 
 def body_cost(value: Pointwise) -> int:
@@ -649,11 +651,8 @@ def store_in_place(steps: list[Any], outputs: set[str], decisions: list[dict]) -
 def _reruns(kernel: Kernel) -> bool:
     """Whether the kernel may rerun its range (sin/cos/tan past their fast range): a rerun
     reads its inputs again, so none of them may have been overwritten in place."""
-    counter = _CostCounter()
-    with use_handler(counter):
-        for st in kernel.stages:
-            eval_stage(st, kernel.outer)
-    return bool(counter.names & {"sin", "cos", "tan"})
+    return any(stage_calls(st, kernel.outer).names & {"sin", "cos", "tan"}
+               for st in kernel.stages)
 
 
 def _in_place_donor(kernel: Kernel, j: int, allocs: dict[str, int], steps: list[Any],
