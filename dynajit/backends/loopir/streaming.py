@@ -69,12 +69,14 @@ def _may_stream(kernel: Kernel, k: int) -> bool:
     # A stage calling a transcendental is bound by compute, and the block copy measured
     # slower there (not only through registers: a copy kept out of line, a call per block,
     # was slower still; the cause is not pinned down). Measured at 1e7 float32 on two
-    # threads, ms ordinary -> streamed: x + 1 2.3-2.6 -> 1.0-1.7, layernorm 2.4-2.9 -> 1.8-2.1,
-    # the stencil 2.7-3.2 -> 3.0-3.1; but tanh 2.2 -> 3.1 and GELU 3.2 -> 4.0.
+    # threads, ms ordinary -> streamed (blocks half a page from the output): x + 1
+    # 2.1-2.2 -> 1.0-1.7, layernorm 2.8-3.1 -> 1.9-2.0; but tanh 1.9-2.0 -> 2.1-2.2, GELU
+    # 2.4-2.6 -> 2.7-2.8 and the sin/cos expression 5.8-5.9 -> 6.2-6.3.
     if type(stage.value) is not Pointwise or calls_transcendental(stage, kernel.outer):
         return False
     # A stencil (a buffer read at more than two indices) measured slower streamed (the diffusion
-    # step: 2.7-2.8 -> 3.1-3.2 ms; reading two shifted rows gains), for reasons not found.
+    # step: 2.8-3.0 -> 2.9-3.1 ms; reading two shifted rows gains, 2.5-2.7 -> 1.8-2.1), for
+    # reasons not found.
     reads: dict[str, set] = {}
     for n, ix in stage_loads(stage, kernel.outer):
         reads.setdefault(n, set()).add(ix)
@@ -87,8 +89,8 @@ def _may_stream(kernel: Kernel, k: int) -> bool:
     store = stage.out.index(loop_vars("x", len(kernel.outer)) + loop_vars("r", len(stage.inner)))
     for j, other in enumerate(kernel.stages):
         # an earlier stage of a row kernel stored the buffer: its lines are in cache, where
-        # a non-temporal store costs more than it saves (softmax's in-place division: 2.3 ms
-        # ordinary, 3.2 streamed at 1e7)
+        # a non-temporal store costs more than it saves (softmax's in-place division: 2.3-2.5
+        # ms ordinary, 3.2-3.6 streamed at 1e7)
         if j < k and not pointwise and other.out.name == name:
             return False
         if j > k and (other.out.name == name

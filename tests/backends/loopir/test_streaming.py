@@ -80,6 +80,18 @@ def test_streamed_kernel_uses_aligned_nontemporal_stores_and_a_fence(stream_ever
     assert not re.search(r"\bcall", asm)
 
 
+def test_stack_block_sits_half_a_page_from_the_output(stream_everything):
+    """A block at the output's page offset (address bits 0-11) makes every load of an input
+    at that offset wait for the block's stores (4K aliasing): the block's address is the
+    output element's plus half a page, modulo a page, from a stack area a page larger."""
+    (kernel,) = kernels(schedule_of(lambda a: a * 2 + 1, np.ones(4096, np.float32)))
+    jit = get_jit()
+    text = build_kernel(kernel, jit.triple, str(jit.target_machine.target_data)).ir_text
+    assert re.search(r"alloca float, i64 2048, align 64", text)  # 1024 + a page of floats
+    assert re.search(r"add i64 %\S+, 2048\n", text)
+    assert re.search(r"and i64 %\S+, 4095\n", text)
+
+
 @settings(max_examples=40, deadline=None)
 @given(rows=st.integers(1, 5), cols=st.integers(1, 700), lo=st.integers(0, 5),
        step=st.sampled_from([1, 1, 2, -1]),
