@@ -162,7 +162,7 @@ def compile(fn: Callable | None = None, *, backend: str | Callable | None = None
 
     @functools.wraps(fn)
     def compiled(*args: Any, **kwargs: Any) -> Any:
-        if getattr(_DISABLED, "depth", 0):
+        if _DISABLED.depth:
             return fn(*args, **kwargs)
         prior = _hook.set_callback(callback)
         try:
@@ -175,14 +175,22 @@ def compile(fn: Callable | None = None, *, backend: str | Callable | None = None
     return compiled
 
 
-_DISABLED = threading.local()
+class _DisabledDepth(threading.local):
+    """How many ``dynajit.disable`` blocks this thread is in. A class attribute gives the
+    default: ``getattr`` with a default on a missing thread-local attribute costs ~0.5 µs, a
+    quarter of a warm call."""
+
+    depth = 0
+
+
+_DISABLED = _DisabledDepth()
 
 
 class _Disable(contextlib.ContextDecorator):
     """Run a block or function eagerly, compiled functions called inside included."""
 
     def __enter__(self) -> _Disable:
-        _DISABLED.depth = getattr(_DISABLED, "depth", 0) + 1
+        _DISABLED.depth += 1
         self._prior = _hook.set_callback(None) if _hook.AVAILABLE else None
         return self
 

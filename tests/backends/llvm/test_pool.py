@@ -117,3 +117,32 @@ def test_reset_gives_unused_blocks_back():
     assert host_pool.unused_bytes() > 0
     dynajit.reset()
     assert host_pool.unused_bytes() == 0
+
+
+def test_wrapper_allocates_below_the_pool_size_with_numpy_directly(monkeypatch):
+    """The wrapper knows each buffer's size when it is generated: small ones come from
+    ``np.empty`` directly (no pool call on the warm path), large ones from the pool."""
+    from dynajit.backends.llvm import runtime
+
+    made = []
+    init = runtime.CompiledGraph.__init__
+
+    def capture(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        made.append(self)
+
+    monkeypatch.setattr(runtime.CompiledGraph, "__init__", capture)
+    dynajit.reset()
+
+    @dynajit.compile(backend="llvm")
+    def f(x):
+        return x * 2 + 1
+
+    small = f(np.ones(8, np.float32))
+    large = f(np.ones(BIG, np.float32))
+    assert "= _np_empty((8,)" in made[0].source and "_empty((8,)" not in \
+        made[0].source.replace("_np_empty", "")
+    assert f"= _empty({BIG!r}" in made[1].source
+    assert small.base is None and large.base is not None
+    np.testing.assert_array_equal(small, np.full(8, 3, np.float32))
+    np.testing.assert_array_equal(large, np.full(BIG, 3, np.float32))
