@@ -119,19 +119,10 @@ def test_reset_gives_unused_blocks_back():
     assert host_pool.unused_bytes() == 0
 
 
-def test_wrapper_allocates_below_the_pool_size_with_numpy_directly(monkeypatch):
+def test_wrapper_allocates_below_the_pool_size_with_numpy_directly(wrappers):
     """The wrapper knows each buffer's size when it is generated: small ones come from
     ``np.empty`` directly (no pool call on the warm path), large ones from the pool."""
-    from dynajit.backends.llvm import runtime
-
-    made = []
-    init = runtime.CompiledGraph.__init__
-
-    def capture(self, *args, **kwargs):
-        init(self, *args, **kwargs)
-        made.append(self)
-
-    monkeypatch.setattr(runtime.CompiledGraph, "__init__", capture)
+    made = wrappers
     dynajit.reset()
 
     @dynajit.compile(backend="llvm")
