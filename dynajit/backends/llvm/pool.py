@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from dynajit.config import config
+
 # glibc serves smaller blocks from its heap, usually without fresh pages
 MIN_BYTES = 256 << 10
 GRAIN = 1 << 16  # block sizes are rounded up to this, so near sizes share blocks
@@ -55,8 +57,6 @@ class HostPool:
         self.held_bytes = 0
 
     def empty(self, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
-        from dynajit.config import config
-
         dtype = np.dtype(dtype)
         nbytes = math.prod(shape) * dtype.itemsize
         if nbytes < MIN_BYTES or dtype.hasobject:
@@ -66,12 +66,12 @@ class HostPool:
             block = self._take(size, config.host_pool_bytes)
         if block is None:
             return np.empty(shape, dtype)
-        return block[:nbytes].view(dtype).reshape(shape)
+        return np.ndarray(shape, dtype, buffer=block)  # its base is the block
 
     def _take(self, size: int, limit: int) -> np.ndarray | None:
         blocks = self._blocks.setdefault(size, [])
-        for block, refs in zip(blocks, _refcounts(blocks), strict=True):
-            if refs == _UNUSED:
+        for block in blocks:  # the same references as in _refcounts: list, name, argument
+            if sys.getrefcount(block) == _UNUSED:
                 return block
         if self.held_bytes + size > limit:
             self._evict(self.held_bytes + size - limit)
