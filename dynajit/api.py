@@ -205,11 +205,10 @@ def disable(fn: Callable | None = None) -> Any:
     does everything it calls."""
     if fn is None:
         return _Disable()
-    ctx = _Disable()
 
     @functools.wraps(fn)
     def eager(*args: Any, **kwargs: Any) -> Any:
-        with ctx:
+        with _Disable():  # one per call: it keeps the callback it replaced (recursion, threads)
             return fn(*args, **kwargs)
 
     if _hook.AVAILABLE:

@@ -472,6 +472,26 @@ def test_disable_restores_state_after_an_exception():
     assert backend.frame_count == 1
 
 
+def test_recursive_disabled_function_restores_the_callback():
+    """Each call of a ``@dynajit.disable`` function keeps the callback it replaced: a shared
+    one would be overwritten by the inner call and leave no callback after the outer."""
+
+    def callback(*args):
+        return None
+
+    @dynajit.disable
+    def countdown(n):
+        if n:
+            countdown(n - 1)
+
+    prior = _hook.set_callback(callback)
+    try:
+        countdown(2)
+        assert _hook.get_callback() is callback
+    finally:
+        _hook.set_callback(prior)
+
+
 # ----------------------------------------------------------------------------- reset
 def test_reset_forgets_entries():
     compiled, backend = compiled_with(traced_outer)
