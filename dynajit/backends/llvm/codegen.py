@@ -342,26 +342,33 @@ class LLVMKernelBuilder:
         line_offset = b.and_(b.ptrtoint(self._address(lead.name, lead.index(idx), lead.dtype),
                                         I64), ir.Constant(I64, 63))
         skew = b.udiv(line_offset, ir.Constant(I64, lead.dtype.itemsize))
-        blocks = {}
+        raws = {}
         for st in streamed:
-            width = st.out.dtype.itemsize
-            raw = self.entry_builder.alloca(llvm_type(st.out.dtype),
-                                            size=ir.Constant(I64, size + PAGE // width))
+            room = ir.Constant(I64, size + PAGE // st.out.dtype.itemsize)
+            raw = self.entry_builder.alloca(llvm_type(st.out.dtype), size=room)
             raw.align = 64
-            origin = b.sub(b.ptrtoint(self._address(st.out.name, st.out.index(idx), st.out.dtype),
-                                      I64), b.mul(skew, ir.Constant(I64, width)))
-            # element k of the block lies half a page (in address bits 0-11) from the element
-            # it stands for (see PAGE)
+            raws[st.out.name] = raw
+
+        def place(st: Stage, start: ir.Value, first: ir.Value) -> ir.Value:
+            """The block of ``st`` for the elements from ``start``: element k lies half a page
+            (in address bits 0-11) from the element it stands for (see PAGE). Placed per
+            block: a narrower output than the widest advances less than a page a block."""
+            width = ir.Constant(I64, st.out.dtype.itemsize)
+            self.vars[var] = first  # start may lie before the row: address first, step back
+            origin = b.sub(b.ptrtoint(self._address(st.out.name, st.out.index(idx),
+                                                    st.out.dtype), I64),
+                           b.mul(b.sub(first, start), width))
+            raw = raws[st.out.name]
             offset = b.and_(b.sub(b.add(origin, ir.Constant(I64, PAGE // 2)),
                                   b.ptrtoint(raw, I64)), ir.Constant(I64, PAGE - 1))
-            blocks[st.out.name] = b.gep(raw, [b.udiv(offset, ir.Constant(I64, width))],
-                                        inbounds=True)
+            return b.gep(raw, [b.udiv(offset, width)], inbounds=True)
 
         def one_block() -> None:
             start = self.vars[f"{var}.block"]
             first = b.select(b.icmp_signed("<", start, lo), lo, start)
             full = b.add(start, ir.Constant(I64, size))
             stop = b.select(b.icmp_signed("<", full, hi), full, hi)
+            blocks = {st.out.name: place(st, start, first) for st in streamed}
             self.stream_blocks = {name: (block, start, var) for name, block in blocks.items()}
             self._loop(first, stop, var, body)
             self.stream_blocks = {}
