@@ -24,6 +24,13 @@ MIN_BYTES = 256 << 10
 GRAIN = 1 << 16  # block sizes are rounded up to this, so near sizes share blocks
 
 
+def pooled(shape: tuple[int, ...], dtype: Any) -> bool:
+    """Whether ``HostPool.empty`` serves an array of this shape and dtype from a block (the
+    llvm wrapper's generator asks, to call ``np.empty`` directly for the others)."""
+    dtype = np.dtype(dtype)
+    return math.prod(shape) * dtype.itemsize >= MIN_BYTES and not dtype.hasobject
+
+
 def _refcounts(blocks: list[np.ndarray]) -> list[int]:
     return [sys.getrefcount(b) for b in blocks]
 
@@ -58,9 +65,9 @@ class HostPool:
 
     def empty(self, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
         dtype = np.dtype(dtype)
-        nbytes = math.prod(shape) * dtype.itemsize
-        if nbytes < MIN_BYTES or dtype.hasobject:
+        if not pooled(shape, dtype):
             return np.empty(shape, dtype)
+        nbytes = math.prod(shape) * dtype.itemsize
         size = -(-nbytes // GRAIN) * GRAIN
         with self._lock:
             block = self._take(size, config.host_pool_bytes)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import linecache
-import math
 import os
 import re
 from pathlib import Path
@@ -20,7 +19,7 @@ import numpy as np
 from dynajit.backends.llvm import _launch
 from dynajit.backends.llvm.codegen import KernelSource, build_kernel, kernel_signature
 from dynajit.backends.llvm.jit import default_cache_dir, get_jit, read_note, write_note
-from dynajit.backends.llvm.pool import MIN_BYTES, host_pool
+from dynajit.backends.llvm.pool import host_pool, pooled
 from dynajit.backends.loopir.blocking import BlockedMatmul, RowBlocks
 from dynajit.backends.loopir.scheduler import AllocStep, CallStep, KernelStep, Schedule, Var
 from dynajit.trace import structured
@@ -180,13 +179,7 @@ def _pooled_matmul(step: CallStep) -> bool:
     whose result the host pool would hold."""
     return (step.label == "matmul" and not step.kwargs and step.meta is not None
             and len(step.args) == 2 and all(isinstance(a, Var) for a in step.args)
-            and len(step.meta[0]) >= 1 and _pooled(step.meta[0], step.meta[1]))
-
-
-def _pooled(shape: tuple[int, ...], dtype: Any) -> bool:
-    """Whether the host pool would hold an array of this shape and dtype."""
-    dtype = np.dtype(dtype)
-    return math.prod(shape) * dtype.itemsize >= MIN_BYTES and not dtype.hasobject
+            and len(step.meta[0]) >= 1 and pooled(step.meta[0], step.meta[1]))
 
 
 class CompiledGraph:
@@ -215,7 +208,7 @@ class CompiledGraph:
                 dt = _literal(np.dtype(step.dtype), names, env)
                 # below the pool's size the choice is known now: NumPy's allocator directly
                 # (the pool's call costs ~0.6 µs more, a quarter of a warm call)
-                alloc = "_empty" if _pooled(step.shape, step.dtype) else "_np_empty"
+                alloc = "_empty" if pooled(step.shape, step.dtype) else "_np_empty"
                 lines.append(f"    {step.var} = {alloc}({step.shape!r}, {dt})")
             elif isinstance(step, CallStep) and _pooled_matmul(step):
                 # BLAS writes into a pooled buffer: no page faults on its result
